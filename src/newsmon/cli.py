@@ -1,0 +1,241 @@
+"""The ``newsmon`` command."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError, Settings, load_feeds
+
+__all__ = ["main"]
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env()
+    if getattr(args, "feeds", None):
+        settings = _replace(settings, feeds_file=args.feeds)
+    return settings
+
+
+def _replace(settings: Settings, **changes: Any) -> Settings:
+    from dataclasses import replace
+
+    return replace(settings, **changes)
+
+
+# --- es ------------------------------------------------------------------------------------------
+
+
+def cmd_es(args: argparse.Namespace) -> int:
+    from . import esnode
+
+    if args.action == "up":
+        url = esnode.up(progress=_err)
+        print(url)
+        return 0
+    if args.action == "down":
+        _err("stopped" if esnode.down(progress=_err) else "not running")
+        return 0
+    if args.action == "status":
+        st = esnode.status()
+        print(json.dumps({"running": st.running, "url": st.url, "pid": st.pid, "health": st.health,
+                          "version": st.version, "home": str(st.home)}))  # fmt: skip
+        return 0 if st.running else 3
+    # init
+    from .index import IndexNames, connect, ensure_indices
+
+    settings = _settings(args)
+    report = ensure_indices(connect(settings), IndexNames(settings.index_prefix), settings.config_dir)
+    names = IndexNames(settings.index_prefix)
+    versions = ", ".join(f"{k} v{v}" for k, v in report.templates.items())
+    _err(f"templates: {versions}; created: {', '.join(report.created) or 'nothing (all present)'}")
+    print(f"{settings.es_url} alias={names.articles}")
+    return 0
+
+
+# --- run -----------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .index import IndexNames, connect, ensure_indices
+    from .pipeline import ingest
+
+    settings = _settings(args)
+    feeds = load_feeds(settings.feeds_file)
+    client = connect(settings)
+    ensure_indices(client, IndexNames(settings.index_prefix), settings.config_dir)
+    enabled = sum(f.enabled for f in feeds)
+    _err(f"newsmon: {enabled} feed(s) from {settings.feeds_file} -> {settings.es_url}")
+    summary = ingest(feeds, settings, client=client, progress=(lambda m: None) if args.quiet else _err)
+    print(summary.render())
+    if args.summary_json:
+        Path(args.summary_json).write_text(json.dumps(summary.as_dict(), indent=2) + "\n")
+    return 0
+
+
+# --- extract -------------------------------------------------------------------------------------
+
+
+def _read_input(source: str, settings: Settings) -> tuple[str, bytes | None, str | None, Any]:
+    """(url, body, content_type, fetch result or None) of a path or URL."""
+    if source.startswith(("http://", "https://")):
+        from .fetch import Fetcher
+
+        with Fetcher(settings.fetch) as fetcher:
+            result = fetcher.get_html(source)
+        return source, result.body if result.ok else None, result.content_type, result
+    data = Path(source).read_bytes()
+    if source.endswith(".gz"):
+        data = gzip.decompress(data)
+    return Path(source).resolve().as_uri(), data, None, None
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from .extract import extract_page
+    from .pipeline import build_article
+    from .urls import InvalidURL, canonical_url
+
+    settings = Settings.from_env()
+    failures = 0
+    for source in args.inputs:
+        out: dict[str, Any]
+        try:
+            url, body, ctype, fetched = _read_input(source, settings)
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            out, url, body = {"input": source, "error": f"cannot read: {exc}"}, source, None
+            fetched = None
+        else:
+            page_url = args.url or url
+            page = extract_page(body, page_url, content_type=ctype) if body is not None else None
+            if page is None:
+                reason = fetched.reason if fetched is not None and not fetched.ok else "no article text found"
+                out = {"input": source, "error": reason}
+            else:
+                try:
+                    canonical = canonical_url(page_url)
+                except InvalidURL:
+                    canonical = page_url
+                out = {"input": source,
+                       **build_article(page_url, canonical, page, fetched=fetched)}  # fmt: skip
+        if "error" in out:
+            failures += 1
+        if args.jsonl:
+            print(json.dumps(out, ensure_ascii=False))
+        else:
+            print(json.dumps(out, ensure_ascii=False, indent=2))
+    return 1 if failures else 0
+
+
+# --- feeds ---------------------------------------------------------------------------------------
+
+
+def cmd_feeds_check(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    feeds = load_feeds(settings.feeds_file)
+    enabled = sum(f.enabled for f in feeds)
+    print(f"{settings.feeds_file}: {len(feeds)} feeds ({enabled} enabled), valid")
+    return 0
+
+
+# --- demo ----------------------------------------------------------------------------------------
+
+
+def cmd_demo_site(args: argparse.Namespace) -> int:
+    from .demo import DemoSite, load_pages
+
+    pages = load_pages(args.pages, limit=args.limit)
+    site = DemoSite(pages, feed_count=args.feeds, port=args.port).start()
+    feeds_file = Path(args.write_feeds or Path(tempfile.gettempdir()) / "newsmon-demo-feeds.yaml")
+    feeds_file.write_text(site.feeds_yaml())
+    _err(f"serving {len(pages)} pages and {args.feeds} feeds at {site.base_url}")
+    print(feeds_file, flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    site.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="newsmon", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run one ingest cycle now")
+    run.add_argument("--feeds", help="feeds YAML (default: $NEWSMON_FEEDS or config/feeds.yaml)")
+    run.add_argument("--quiet", action="store_true", help="no progress output")
+    run.add_argument("--summary-json", metavar="FILE", help="also write the summary as JSON")
+    run.set_defaults(func=cmd_run)
+
+    ext = sub.add_parser("extract", help="extract article(s) from files or URLs and print JSON")
+    ext.add_argument("inputs", nargs="+", metavar="PATH_OR_URL")
+    ext.add_argument("--jsonl", action="store_true", help="one compact JSON object per line")
+    ext.add_argument("--url", help="the page's original URL (for files)")
+    ext.set_defaults(func=cmd_extract)
+
+    es = sub.add_parser("es", help="the local Elasticsearch node and the indices")
+    es.add_argument("action", choices=["up", "down", "status", "init"])
+    es.set_defaults(func=cmd_es)
+
+    feeds = sub.add_parser("feeds", help="feed list tools")
+    feeds_sub = feeds.add_subparsers(dest="feeds_command", required=True)
+    check = feeds_sub.add_parser("check", help="validate the feeds file")
+    check.add_argument("--feeds", help="feeds YAML")
+    check.set_defaults(func=cmd_feeds_check)
+
+    demo = sub.add_parser("demo-site", help="serve saved pages and feeds on loopback")
+    demo.add_argument("--pages", required=True, help="a shared data set directory")
+    demo.add_argument("--feeds", type=int, default=3, help="number of feeds (default 3)")
+    demo.add_argument("--limit", type=int, help="serve at most N pages")
+    demo.add_argument("--port", type=int, default=0)
+    demo.add_argument("--write-feeds", metavar="FILE", help="where to write the feeds YAML")
+    demo.set_defaults(func=cmd_demo_site)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        _err(f"newsmon: configuration error: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        from elastic_transport import TransportError
+
+        if isinstance(exc, TransportError):
+            url = os.environ.get("NEWSMON_ES_URL", "http://127.0.0.1:9200")
+            _err(f"newsmon: Elasticsearch at {url} is not reachable: {exc}\n"
+                 "start the local node with `newsmon es up` or set NEWSMON_ES_URL")  # fmt: skip
+            return 3
+        if type(exc).__name__ == "NodeError":
+            _err(f"newsmon: {exc}")
+            return 3
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

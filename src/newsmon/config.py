@@ -1,0 +1,298 @@
+"""Settings from the environment and the feed list from YAML, validated on load.
+
+A configuration mistake stops with a :class:`ConfigError` naming the file, line and field.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+__all__ = [
+    "ConfigError",
+    "FeedConfig",
+    "FetchSettings",
+    "Settings",
+    "load_feeds",
+    "parse_feeds",
+]
+
+USER_AGENT = "newsmon/0.1 (+https://github.com/newsmon/newsmon; news monitoring)"
+
+
+class ConfigError(ValueError):
+    """A configuration mistake: says where (file, line, field) and what is wrong."""
+
+    def __init__(
+        self, message: str, *, file: str | None = None, line: int | None = None,
+        field: str | None = None,
+    ) -> None:  # fmt: skip
+        self.file, self.line, self.field, self.reason = file, line, field, message
+        where = ", ".join(
+            part
+            for part in (
+                file,
+                f"line {line}" if line is not None else None,
+                f"field {field}" if field else None,
+            )
+            if part
+        )
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+# --- feeds -------------------------------------------------------------------------------------
+
+FeedId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+
+
+class FeedConfig(BaseModel):
+    """One feed to follow."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    id: FeedId
+    url: str
+    name: str = Field(min_length=1, max_length=200)
+    language: Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")] | None = None
+    tags: tuple[Annotated[str, Field(min_length=1, max_length=64)], ...] = ()
+    enabled: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        from .urls import InvalidURL, canonical_url
+
+        try:
+            canonical_url(value)
+        except InvalidURL as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+
+class _FeedsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    feeds: list[FeedConfig]
+
+
+def _node_at(root: yaml.Node | None, loc: Sequence[int | str]) -> yaml.Node | None:
+    """The YAML node at a pydantic error location (deepest existing one)."""
+    node = root
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            child = next((v for k, v in node.value if k.value == key), None)
+            if child is None:
+                # the key itself is the problem (unknown field): point at the mapping
+                return next((k for k, _ in node.value if k.value == key), node)
+            node = child
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            break
+    return node
+
+
+def _field_name(loc: Sequence[int | str], data: Any) -> str:
+    parts: list[str] = []
+    for key in loc:
+        if isinstance(key, int):
+            feed_id = None
+            if isinstance(data, dict) and isinstance(data.get("feeds"), list):
+                items = data["feeds"]
+                if key < len(items) and isinstance(items[key], dict):
+                    feed_id = items[key].get("id")
+            parts.append(f"[{key}]" + (f" (id {feed_id!r})" if feed_id else ""))
+        else:
+            parts.append(("." if parts else "") + key)
+    return "".join(parts)
+
+
+def parse_feeds(text: str, source: str = "<feeds>") -> list[FeedConfig]:
+    """Parse and validate a feeds YAML document."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise ConfigError(f"invalid YAML: {exc.problem or exc}", file=source, line=line) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", file=source) from exc
+    if data is None:
+        raise ConfigError("the file is empty; expected a 'feeds:' list", file=source)
+    try:
+        parsed = _FeedsFile.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = [k for k in err["loc"] if isinstance(k, (int, str))]
+        node = _node_at(root, loc)
+        line = node.start_mark.line + 1 if node is not None else None
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown field (allowed: " + ", ".join(FeedConfig.model_fields) + ")"
+        more = len(exc.errors()) - 1
+        if more:
+            message += f" (and {more} more problem{'s' if more > 1 else ''})"
+        raise ConfigError(message, file=source, line=line, field=_field_name(loc, data)) from exc
+    seen: dict[str, int] = {}
+    for index, feed in enumerate(parsed.feeds):
+        if feed.id in seen:
+            node = _node_at(root, ["feeds", index, "id"])
+            raise ConfigError(
+                f"duplicate feed id {feed.id!r} (first used by feeds[{seen[feed.id]}])",
+                file=source,
+                line=node.start_mark.line + 1 if node is not None else None,
+                field=f"feeds[{index}].id",
+            )
+        seen[feed.id] = index
+    return parsed.feeds
+
+
+def load_feeds(path: str | os.PathLike[str]) -> list[FeedConfig]:
+    """Load and validate the feed list in ``path``."""
+    source = os.fspath(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read feeds file: {exc.strerror or exc}", file=source) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text: {exc.reason}", file=source) from exc
+    return parse_feeds(text, source)
+
+
+# --- settings from the environment --------------------------------------------------------------
+
+
+def default_config_dir() -> str:
+    """``./config`` when it holds newsmon's config, else the one beside the source tree."""
+    here = Path("config")
+    if (here / "elasticsearch").is_dir():
+        return str(here)
+    return str(Path(__file__).resolve().parents[2] / "config")
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """How newsmon talks to the web."""
+
+    user_agent: str = USER_AGENT
+    connect_timeout: float = 5.0
+    read_timeout: float = 15.0
+    deadline: float = 30.0  # total seconds per request, redirects included
+    max_bytes: int = 8 * 1024 * 1024  # after decompression
+    max_redirects: int = 5
+    allow_networks: tuple[Network, ...] = ()  # private addresses let through (tests, demos)
+    workers: int = 8  # concurrent article downloads per run
+    per_host: int = 2  # concurrent requests to one host
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything newsmon reads from its environment (``NEWSMON_*``)."""
+
+    es_url: str = "http://127.0.0.1:9200"
+    es_username: str | None = None
+    es_password: str | None = None
+    es_api_key: str | None = None
+    es_ca_certs: str | None = None
+    es_verify_certs: bool = True
+    index_prefix: str = "newsmon-"
+    config_dir: str = "config"
+    feeds_file: str = "config/feeds.yaml"
+    ingest_schedule: str = "*/15 * * * *"
+    feed_batch_size: int = 5
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        reader = _EnvReader(env)
+        fetch = FetchSettings(
+            user_agent=reader.text("NEWSMON_USER_AGENT", USER_AGENT),
+            connect_timeout=reader.number("NEWSMON_CONNECT_TIMEOUT", 5.0),
+            read_timeout=reader.number("NEWSMON_READ_TIMEOUT", 15.0),
+            deadline=reader.number("NEWSMON_FETCH_DEADLINE", 30.0),
+            max_bytes=int(reader.number("NEWSMON_MAX_BYTES", 8 * 1024 * 1024)),
+            max_redirects=int(reader.number("NEWSMON_MAX_REDIRECTS", 5, minimum=0)),
+            allow_networks=reader.networks("NEWSMON_FETCH_ALLOW"),
+            workers=int(reader.number("NEWSMON_FETCH_WORKERS", 8, minimum=1)),
+            per_host=int(reader.number("NEWSMON_FETCH_PER_HOST", 2, minimum=1)),
+        )
+        prefix = reader.text("NEWSMON_INDEX_PREFIX", "newsmon-")
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,40}", prefix):
+            raise ConfigError(
+                "must be lower-case letters, digits, '_', '.', '-' (an index name prefix)",
+                file="environment", field="NEWSMON_INDEX_PREFIX",
+            )  # fmt: skip
+        config_dir = reader.text("NEWSMON_CONFIG_DIR", default_config_dir())
+        return cls(
+            es_url=reader.text("NEWSMON_ES_URL", "http://127.0.0.1:9200"),
+            es_username=env.get("NEWSMON_ES_USERNAME") or None,
+            es_password=env.get("NEWSMON_ES_PASSWORD") or None,
+            es_api_key=env.get("NEWSMON_ES_API_KEY") or None,
+            es_ca_certs=env.get("NEWSMON_ES_CA_CERTS") or None,
+            es_verify_certs=reader.flag("NEWSMON_ES_VERIFY_CERTS", True),
+            index_prefix=prefix,
+            config_dir=config_dir,
+            feeds_file=reader.text("NEWSMON_FEEDS", os.path.join(config_dir, "feeds.yaml")),
+            ingest_schedule=reader.text("NEWSMON_INGEST_SCHEDULE", "*/15 * * * *"),
+            feed_batch_size=int(reader.number("NEWSMON_FEED_BATCH_SIZE", 5, minimum=1)),
+            fetch=fetch,
+        )
+
+
+@dataclass(frozen=True)
+class _EnvReader:
+    env: Mapping[str, str]
+
+    def _error(self, name: str, message: str) -> ConfigError:
+        return ConfigError(
+            f"{message} (got {self.env.get(name)!r})", file="environment", field=name
+        )
+
+    def text(self, name: str, default: str) -> str:
+        return self.env.get(name, "").strip() or default
+
+    def number(self, name: str, default: float, *, minimum: float = 0.001) -> float:
+        raw = self.env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise self._error(name, "must be a number") from None
+        if value < minimum:
+            raise self._error(name, f"must be at least {minimum:g}")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.env.get(name, "").strip().lower()
+        if not raw:
+            return default
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        if raw in ("0", "false", "no", "off"):
+            return False
+        raise self._error(name, "must be true or false")
+
+    def networks(self, name: str) -> tuple[Network, ...]:
+        out: list[Network] = []
+        for item in self.env.get(name, "").replace(";", ",").split(","):
+            if item.strip():
+                try:
+                    out.append(ipaddress.ip_network(item.strip(), strict=False))
+                except ValueError:
+                    raise self._error(
+                        name, f"{item.strip()!r} is not an IP address or CIDR"
+                    ) from None
+        return tuple(out)

@@ -1,0 +1,426 @@
+"""Bounded, SSRF-guarded HTTP GET for feeds and article pages.
+
+Every request has connect/read timeouts *and* a total deadline (a watchdog shuts the socket when
+it passes, so a server dripping bytes cannot hold a worker), a byte cap counted after
+decompression, a redirect cap, and an address check on every connection: the host is resolved
+once, every resolved address is checked, and the socket connects to the checked address, so DNS
+rebinding between check and connect is impossible. Failures are values (:class:`FetchResult`
+with an outcome and a reason), never exceptions.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import ipaddress
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NewConnectionError
+from urllib3.util import connection as urllib3_connection
+
+from .config import FetchSettings, Network
+
+__all__ = ["FetchOutcome", "FetchResult", "Fetcher", "Validators", "address_allowed"]
+
+log = logging.getLogger(__name__)
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+FEED_TYPES = (
+    "application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/xml",
+    "text/xml", "application/x-rss+xml", "application/feed+json", "text/rss+xml",
+    "text/plain", "text/html", "application/octet-stream",
+)  # fmt: skip
+
+
+class FetchOutcome(StrEnum):
+    OK = "fetched"
+    NOT_MODIFIED = "not_modified"
+    HTTP_ERROR = "http_error"
+    TIMEOUT = "timeout"
+    TOO_LARGE = "too_large"
+    WRONG_TYPE = "not_html"
+    BLOCKED = "blocked_address"
+    CONNECTION_ERROR = "connection_error"
+    TOO_MANY_REDIRECTS = "too_many_redirects"
+    INVALID_URL = "invalid_url"
+
+
+@dataclass(frozen=True)
+class Validators:
+    """Conditional-GET validators remembered from the previous response."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    url: str
+    outcome: FetchOutcome
+    final_url: str | None = None
+    status: int | None = None
+    body: bytes = b""
+    content_type: str | None = None
+    validators: Validators = field(default_factory=Validators)
+    reason: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is FetchOutcome.OK
+
+
+# --- the address guard ---------------------------------------------------------------------------
+
+
+def address_allowed(address: str, allow: Sequence[Network] = ()) -> bool:
+    """Whether newsmon may connect to ``address``: public unicast, or inside ``allow``."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if any(ip in net for net in allow):
+        return True
+    return ip.is_global and not ip.is_multicast
+
+
+class BlockedAddressError(NewConnectionError):
+    """The host resolves to an address newsmon must not connect to."""
+
+
+@dataclass
+class _Watch:
+    """Per-request state: the allowlist and the connections to shut down at the deadline."""
+
+    allow: tuple[Network, ...]
+    connections: list[HTTPConnection] = field(default_factory=list)
+    expired: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def attach(self, conn: HTTPConnection) -> None:
+        with self.lock:
+            self.connections.append(conn)
+            if not self.expired:
+                return
+        _shutdown(conn)
+
+    def expire(self) -> None:
+        with self.lock:
+            self.expired = True
+            connections = list(self.connections)
+        for conn in connections:
+            _shutdown(conn)
+
+
+def _shutdown(conn: HTTPConnection) -> None:
+    sock = conn.sock
+    if sock is not None:
+        with suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+_WATCH: contextvars.ContextVar[_Watch | None] = contextvars.ContextVar("newsmon_fetch_watch")
+
+
+class _GuardedMixin:
+    """Resolve once, check every address, connect to the checked one."""
+
+    host: str
+    port: int
+    timeout: Any
+    source_address: Any
+    socket_options: Any
+
+    def _new_conn(self) -> socket.socket:
+        watch = _WATCH.get(None)
+        if watch is None:
+            raise BlockedAddressError(self, "newsmon: connection outside a guarded fetch")  # type: ignore[arg-type]
+        host = self.host.strip("[]")
+        try:
+            infos = socket.getaddrinfo(host, self.port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise NewConnectionError(self, f"cannot resolve {host}: {exc}") from exc  # type: ignore[arg-type]
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        blocked = [a for a in addresses if not address_allowed(a, watch.allow)]
+        if blocked:
+            raise BlockedAddressError(
+                self,  # type: ignore[arg-type]
+                f"{host} resolves to {blocked[0]}, a private, loopback, link-local or reserved "
+                "address (allow it with NEWSMON_FETCH_ALLOW)",
+            )
+        try:
+            sock = urllib3_connection.create_connection(
+                (addresses[0], self.port),
+                self.timeout,
+                source_address=self.source_address,
+                socket_options=self.socket_options,
+            )
+        except OSError as exc:
+            raise NewConnectionError(self, f"cannot connect to {host}: {exc}") from exc  # type: ignore[arg-type]
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        watch = _WATCH.get(None)
+        if watch is not None:
+            watch.attach(self)  # type: ignore[arg-type]
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+class _GuardedHTTPConnection(_GuardedMixin, HTTPConnection):
+    pass
+
+
+class _GuardedHTTPSConnection(_GuardedMixin, HTTPSConnection):
+    pass
+
+
+class _GuardedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _GuardedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+class _GuardedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _GuardedHTTPPool,
+            "https": _GuardedHTTPSPool,
+        }
+
+
+# --- the fetcher ---------------------------------------------------------------------------------
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The innermost interesting exception behind a requests error."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, BlockedAddressError):
+            return current
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            current = reason
+            continue
+        nested = next(
+            (a for a in getattr(current, "args", ()) if isinstance(a, BaseException)), None
+        )
+        current = nested or current.__cause__ or current.__context__
+    return exc
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+class Fetcher:
+    """One HTTP session for a run: shared connection pools, per-host politeness."""
+
+    def __init__(self, settings: FetchSettings) -> None:
+        self.settings = settings
+        self._session = requests.Session()
+        self._session.trust_env = False  # proxies from the environment would bypass the guard
+        self._session.max_redirects = settings.max_redirects
+        adapter = _GuardedAdapter(
+            pool_connections=32, pool_maxsize=max(settings.workers, 4), max_retries=0
+        )
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._session.headers.update(
+            {
+                "User-Agent": settings.user_agent,
+                "Accept-Encoding": "gzip, deflate",
+                "Accept-Language": "en;q=0.9, *;q=0.5",
+            }
+        )
+        self._hosts: dict[str, threading.Semaphore] = {}
+        self._hosts_lock = threading.Lock()
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _polite(self, url: str) -> Iterator[None]:
+        host = (urlsplit(url).hostname or "").lower()
+        with self._hosts_lock:
+            gate = self._hosts.setdefault(host, threading.Semaphore(self.settings.per_host))
+        with gate:
+            yield
+
+    def get_html(self, url: str) -> FetchResult:
+        """Fetch an article page (HTML only)."""
+        return self.get(url, accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.1",
+                        media_types=HTML_TYPES)  # fmt: skip
+
+    def get_feed(self, url: str, validators: Validators | None = None) -> FetchResult:
+        """Fetch a feed, conditionally when validators from the last fetch are given."""
+        accept = "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5"
+        return self.get(url, accept=accept, media_types=FEED_TYPES, validators=validators)
+
+    def get(
+        self,
+        url: str,
+        *,
+        accept: str = "*/*",
+        media_types: Sequence[str] | None = None,
+        validators: Validators | None = None,
+    ) -> FetchResult:
+        attempt = _Attempt(url, self.settings.deadline, _Watch(allow=self.settings.allow_networks))
+        token = _WATCH.set(attempt.watch)
+        timer = threading.Timer(self.settings.deadline, attempt.watch.expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            with self._polite(url):
+                return self._get(attempt, accept, media_types, validators)
+        finally:
+            timer.cancel()
+            _WATCH.reset(token)
+
+    def _get(
+        self,
+        attempt: _Attempt,
+        accept: str,
+        media_types: Sequence[str] | None,
+        validators: Validators | None,
+    ) -> FetchResult:
+        s = self.settings
+        headers = {"Accept": accept}
+        if validators and validators.etag:
+            headers["If-None-Match"] = validators.etag
+        if validators and validators.last_modified:
+            headers["If-Modified-Since"] = validators.last_modified
+        current = attempt.url
+        for _hop in range(s.max_redirects + 1):
+            if urlsplit(current).scheme.lower() not in ("http", "https"):
+                return attempt.done(
+                    FetchOutcome.INVALID_URL, f"not an http(s) URL: {current[:200]}"
+                )
+            remaining = attempt.remaining()
+            if remaining <= 0:
+                return attempt.done(FetchOutcome.TIMEOUT)
+            timeout = (min(s.connect_timeout, remaining), min(s.read_timeout, remaining))
+            try:
+                response = self._session.get(
+                    current, headers=headers, timeout=timeout, stream=True, allow_redirects=False
+                )
+            except requests.exceptions.InvalidURL as exc:
+                return attempt.done(FetchOutcome.INVALID_URL, str(exc))
+            except (requests.exceptions.Timeout, TimeoutError) as exc:
+                return attempt.done(FetchOutcome.TIMEOUT, str(_cause(exc)))
+            except (requests.exceptions.RequestException, OSError, ValueError) as exc:
+                cause = _cause(exc)
+                if isinstance(cause, BlockedAddressError):
+                    return attempt.done(FetchOutcome.BLOCKED, str(cause).split(": ", 1)[-1])
+                return attempt.done(
+                    FetchOutcome.CONNECTION_ERROR, f"{type(cause).__name__}: {cause}"
+                )
+            with response:
+                if response.is_redirect:
+                    current = urljoin(current, response.headers.get("Location", ""))
+                    continue
+                return self._read(attempt, response, current, media_types)
+        return attempt.done(
+            FetchOutcome.TOO_MANY_REDIRECTS, f"more than {s.max_redirects} redirects"
+        )
+
+    def _read(
+        self,
+        attempt: _Attempt,
+        response: requests.Response,
+        final_url: str,
+        media_types: Sequence[str] | None,
+    ) -> FetchResult:
+        limit = self.settings.max_bytes
+        attempt.final_url, attempt.status = final_url, response.status_code
+        attempt.content_type = response.headers.get("Content-Type")
+        if response.status_code == 304:
+            return attempt.done(FetchOutcome.NOT_MODIFIED)
+        if not 200 <= response.status_code < 300:
+            return attempt.done(
+                FetchOutcome.HTTP_ERROR, f"HTTP {response.status_code} {response.reason}"
+            )
+        media = _media_type(attempt.content_type)
+        if media_types is not None and media and media not in media_types:
+            return attempt.done(FetchOutcome.WRONG_TYPE, f"content type {media}")
+        declared = response.headers.get("Content-Length", "")
+        encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
+        if declared.isdigit() and int(declared) > limit and not encoded:
+            return attempt.done(FetchOutcome.TOO_LARGE, f"Content-Length {declared} > {limit}")
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.raw.stream(64 * 1024, decode_content=True):
+                size += len(chunk)
+                if size > limit:
+                    return attempt.done(FetchOutcome.TOO_LARGE, f"body over {limit} bytes")
+                chunks.append(chunk)
+        except Exception as exc:  # any failure while reading is this URL's outcome
+            cause = _cause(exc)
+            if "timed out" in str(cause).lower():
+                return attempt.done(FetchOutcome.TIMEOUT, str(cause))
+            return attempt.done(FetchOutcome.CONNECTION_ERROR, f"{type(cause).__name__}: {cause}")
+        validators = Validators(
+            etag=response.headers.get("ETag"), last_modified=response.headers.get("Last-Modified")
+        )
+        return attempt.done(FetchOutcome.OK, body=b"".join(chunks), validators=validators)
+
+
+@dataclass
+class _Attempt:
+    """One fetch in progress: its clock and what is known of the response so far."""
+
+    url: str
+    deadline: float
+    watch: _Watch
+    started: float = field(default_factory=time.monotonic)
+    final_url: str | None = None
+    status: int | None = None
+    content_type: str | None = None
+
+    def remaining(self) -> float:
+        return self.deadline - (time.monotonic() - self.started)
+
+    def done(
+        self,
+        outcome: FetchOutcome,
+        reason: str | None = None,
+        *,
+        body: bytes = b"",
+        validators: Validators | None = None,
+    ) -> FetchResult:
+        failed = outcome not in (FetchOutcome.OK, FetchOutcome.NOT_MODIFIED)
+        if failed and (self.watch.expired or (outcome is FetchOutcome.TIMEOUT and not reason)):
+            outcome, reason = FetchOutcome.TIMEOUT, f"total deadline of {self.deadline:g}s passed"
+        return FetchResult(
+            url=self.url,
+            outcome=outcome,
+            final_url=self.final_url,
+            status=self.status,
+            body=body,
+            content_type=self.content_type,
+            validators=validators or Validators(),
+            reason=reason[:300] if reason else None,
+            seconds=time.monotonic() - self.started,
+        )

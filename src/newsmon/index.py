@@ -1,0 +1,287 @@
+"""Elasticsearch: the client, the index templates and aliases, article and feed-state documents.
+
+Only features of a bare Elasticsearch node are used (no ingest pipelines, scripts, analysis-common
+or percolator), so the core runs on Elastic's test distribution as on a full cluster.
+A broken dependency (ES down) raises; per-document failures are values.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from elasticsearch import Elasticsearch, helpers
+from elasticsearch.exceptions import BadRequestError
+
+from .config import ConfigError, Settings
+from .fetch import Validators
+
+__all__ = [
+    "BulkReport",
+    "FeedState",
+    "IndexNames",
+    "IndexedState",
+    "bulk_write",
+    "connect",
+    "ensure_indices",
+    "indexed_states",
+    "load_feed_states",
+    "save_feed_states",
+]
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = ("articles", "feeds")
+
+
+@dataclass(frozen=True)
+class IndexNames:
+    """Every index name is derived from one prefix, so test runs and tenants never collide."""
+
+    prefix: str
+
+    @property
+    def articles(self) -> str:
+        """The alias to read and write articles (write index: the newest backing index)."""
+        return f"{self.prefix}articles"
+
+    @property
+    def articles_pattern(self) -> str:
+        return f"{self.prefix}articles-*"
+
+    @property
+    def first_articles_index(self) -> str:
+        return f"{self.prefix}articles-000001"
+
+    @property
+    def feeds(self) -> str:
+        return f"{self.prefix}feeds"
+
+    def template(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def pattern(self, name: str) -> str:
+        return self.articles_pattern if name == "articles" else self.feeds
+
+
+def connect(settings: Settings) -> Elasticsearch:
+    """A client for the configured cluster (``NEWSMON_ES_*``)."""
+    kwargs: dict[str, Any] = {
+        "request_timeout": 30,
+        "retry_on_timeout": True,
+        "max_retries": 3,
+    }
+    if settings.es_api_key:
+        kwargs["api_key"] = settings.es_api_key
+    elif settings.es_username:
+        kwargs["basic_auth"] = (settings.es_username, settings.es_password or "")
+    if settings.es_url.startswith("https"):
+        kwargs["verify_certs"] = settings.es_verify_certs
+        if settings.es_ca_certs:
+            kwargs["ca_certs"] = settings.es_ca_certs
+    return Elasticsearch(settings.es_url, **kwargs)
+
+
+# --- templates and aliases ----------------------------------------------------------------------
+
+
+def load_template(config_dir: str | Path, name: str) -> dict[str, Any]:
+    path = Path(config_dir) / "elasticsearch" / f"{name}.template.json"
+    try:
+        body: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read index template: {exc.strerror}", file=str(path)) from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"invalid JSON: {exc.msg}", file=str(path), line=exc.lineno) from exc
+    for key in ("version", "template"):
+        if key not in body:
+            raise ConfigError("missing key", file=str(path), field=key)
+    return body
+
+
+@dataclass(frozen=True)
+class InitReport:
+    templates: dict[str, int]  # name -> version now installed
+    created: tuple[str, ...]  # indices created by this call
+
+
+def ensure_indices(client: Elasticsearch, names: IndexNames, config_dir: str | Path) -> InitReport:
+    """Install the index templates and create the indices and the write alias. Idempotent."""
+    versions: dict[str, int] = {}
+    for name in TEMPLATES:
+        body = load_template(config_dir, name)
+        client.indices.put_index_template(
+            name=names.template(name),
+            index_patterns=[names.pattern(name)],
+            template=body["template"],
+            version=body["version"],
+            priority=body.get("priority", 200),
+            meta=body.get("_meta"),
+        )
+        versions[name] = int(body["version"])
+    created: list[str] = []
+    alias = {names.articles: {"is_write_index": True}}
+    if not client.indices.exists_alias(name=names.articles) and _create(
+        client, names.first_articles_index, aliases=alias
+    ):
+        created.append(names.first_articles_index)
+    if not client.indices.exists(index=names.feeds) and _create(client, names.feeds):
+        created.append(names.feeds)
+    client.cluster.health(index=f"{names.articles},{names.feeds}", wait_for_status="yellow",
+                          timeout="30s")  # fmt: skip
+    return InitReport(templates=versions, created=tuple(created))
+
+
+def _create(client: Elasticsearch, index: str, **kwargs: Any) -> bool:
+    try:
+        client.indices.create(index=index, **kwargs)
+    except BadRequestError as exc:
+        if exc.error == "resource_already_exists_exception":
+            return False  # another worker created it first
+        raise
+    return True
+
+
+# --- article documents --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IndexedState:
+    """What the index already holds for one article id."""
+
+    extraction: str | None
+    fetch_outcome: str | None
+    fetch_attempts: int
+
+
+def indexed_states(
+    client: Elasticsearch, names: IndexNames, ids: Sequence[str]
+) -> dict[str, IndexedState]:
+    """Which of ``ids`` are already indexed, with how they were extracted."""
+    found: dict[str, IndexedState] = {}
+    for start in range(0, len(ids), 1000):
+        chunk = list(ids[start : start + 1000])
+        response = client.search(
+            index=names.articles,
+            query={"ids": {"values": chunk}},
+            source_includes=["extraction", "fetch_outcome", "fetch_attempts"],
+            size=len(chunk),
+        )
+        for hit in response["hits"]["hits"]:
+            src = hit.get("_source") or {}
+            found[hit["_id"]] = IndexedState(
+                extraction=src.get("extraction"),
+                fetch_outcome=src.get("fetch_outcome"),
+                fetch_attempts=int(src.get("fetch_attempts") or 1),
+            )
+    return found
+
+
+@dataclass
+class BulkReport:
+    """Per-document results of a bulk write."""
+
+    ok: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)  # already there (create): duplicates
+    failed: dict[str, str] = field(default_factory=dict)  # id -> reason
+
+    def counts(self) -> Counter[str]:
+        return Counter(indexed=len(self.ok), duplicate=len(self.conflicts),
+                       index_failed=len(self.failed))  # fmt: skip
+
+
+def _actions(
+    index: str, docs: Iterable[tuple[str, str, Mapping[str, Any]]]
+) -> Iterator[dict[str, Any]]:
+    for op, doc_id, source in docs:
+        yield {"_op_type": op, "_index": index, "_id": doc_id, "_source": source}
+
+
+def bulk_write(
+    client: Elasticsearch,
+    index: str,
+    docs: Iterable[tuple[str, str, Mapping[str, Any]]],
+    *,
+    max_retries: int = 5,
+    refresh: bool = False,
+) -> BulkReport:
+    """Write ``(op, id, source)`` triples (op ``create`` or ``index``) with the bulk helper.
+
+    429 and 503 answers for an item are retried with backoff; a ``create`` that finds the
+    document already there is a duplicate, not an error; any other item error is reported with
+    its reason. A transport failure (cluster down) raises.
+    """
+    report = BulkReport()
+    results = helpers.streaming_bulk(
+        client,
+        _actions(index, docs),
+        chunk_size=200,
+        max_chunk_bytes=20 * 1024 * 1024,
+        raise_on_error=False,
+        raise_on_exception=True,
+        max_retries=max_retries,
+        initial_backoff=1,
+        max_backoff=30,
+        retry_on_status=(429, 503),
+    )
+    for ok, info in results:
+        ((op, item),) = info.items()
+        doc_id = str(item.get("_id"))
+        if ok:
+            report.ok.append(doc_id)
+        elif item.get("status") == 409:
+            report.conflicts.append(doc_id)
+        else:
+            error = item.get("error") or {}
+            reason = error.get("reason") if isinstance(error, dict) else str(error)
+            kind = error.get("type") if isinstance(error, dict) else "error"
+            report.failed[doc_id] = f"{item.get('status')} {kind}: {reason}"[:500]
+            log.warning("bulk %s of %s failed: %s", op, doc_id, report.failed[doc_id])
+    if refresh:
+        client.indices.refresh(index=index)
+    return report
+
+
+# --- feed state ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedState:
+    feed_id: str
+    validators: Validators = field(default_factory=Validators)
+    consecutive_failures: int = 0
+    last_success_at: datetime | None = None
+
+
+def load_feed_states(
+    client: Elasticsearch, names: IndexNames, feed_ids: Sequence[str]
+) -> dict[str, FeedState]:
+    if not feed_ids:
+        return {}
+    response = client.mget(index=names.feeds, ids=list(feed_ids))
+    states: dict[str, FeedState] = {}
+    for doc in response["docs"]:
+        if not doc.get("found"):
+            continue
+        src = doc["_source"]
+        success = src.get("last_success_at")
+        states[doc["_id"]] = FeedState(
+            feed_id=doc["_id"],
+            validators=Validators(etag=src.get("etag"), last_modified=src.get("last_modified")),
+            consecutive_failures=int(src.get("consecutive_failures") or 0),
+            last_success_at=datetime.fromisoformat(success) if success else None,
+        )
+    return states
+
+
+def save_feed_states(
+    client: Elasticsearch, names: IndexNames, docs: Mapping[str, Mapping[str, Any]]
+) -> BulkReport:
+    """Store feed-state documents (one per feed id), replacing the previous ones."""
+    return bulk_write(client, names.feeds, (("index", k, v) for k, v in docs.items()))

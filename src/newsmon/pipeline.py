@@ -1,0 +1,374 @@
+"""One ingest cycle: feeds → new article URLs → fetch + extract → Elasticsearch.
+
+Nothing is lost: an article whose page cannot be fetched or extracted is indexed from its feed
+item (``extraction: feed_fallback``) and fetched again on a later run when the failure was
+transient; a feed's conditional-GET validators are only advanced once every new article it listed
+is in the index, so a crash between the two makes the next run see the same items again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from elasticsearch import Elasticsearch
+
+from .config import FeedConfig, Settings
+from .extract import ExtractedPage, extract_page
+from .feeds import FeedEntry, FeedOutcome, FeedResult, fetch_feed
+from .fetch import Fetcher, FetchOutcome, FetchResult
+from .index import (
+    FeedState,
+    IndexedState,
+    IndexNames,
+    bulk_write,
+    connect,
+    indexed_states,
+    load_feed_states,
+    save_feed_states,
+)
+from .urls import url_id
+
+__all__ = ["RunSummary", "build_article", "feed_batches", "ingest"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+# Failures worth another try on a later run (the page may come back); others are final.
+TRANSIENT = frozenset(
+    {FetchOutcome.TIMEOUT, FetchOutcome.CONNECTION_ERROR, FetchOutcome.HTTP_ERROR}
+)
+MAX_FETCH_ATTEMPTS = 3
+MAX_PROBLEMS = 50
+
+
+def _quiet(message: str) -> None:
+    log.debug("%s", message)
+
+
+@dataclass
+class RunSummary:
+    """Counts of every feed and article outcome of a run, and the first problems seen."""
+
+    feeds: Counter[str] = field(default_factory=Counter)
+    articles: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def problem(self, message: str) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(message)
+
+    def merge(self, other: RunSummary) -> None:
+        self.feeds.update(other.feeds)
+        self.articles.update(other.articles)
+        for message in other.problems:
+            self.problem(message)
+        self.seconds = max(self.seconds, other.seconds)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Small and JSON-serialisable (what a DAG task returns)."""
+        return {
+            "feeds": dict(self.feeds),
+            "articles": dict(self.articles),
+            "problems": list(self.problems),
+            "seconds": round(self.seconds, 3),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunSummary:
+        return cls(
+            feeds=Counter(data.get("feeds") or {}),
+            articles=Counter(data.get("articles") or {}),
+            problems=list(data.get("problems") or []),
+            seconds=float(data.get("seconds") or 0.0),
+        )
+
+    def render(self) -> str:
+        lines = [f"run summary ({self.seconds:.1f}s)"]
+        for title, counts in (("feeds", self.feeds), ("articles", self.articles)):
+            lines.append(f"  {title}:")
+            lines.extend(f"    {name:<22}{counts[name]:>7}" for name in sorted(counts))
+        if self.problems:
+            lines.append(f"  problems (first {len(self.problems)}):")
+            lines.extend(f"    {p}" for p in self.problems)
+        return "\n".join(lines)
+
+
+def feed_batches(feeds: Sequence[FeedConfig], size: int) -> list[list[str]]:
+    """Enabled feed ids in batches of ``size`` (the unit of one mapped Airflow task)."""
+    ids = [f.id for f in feeds if f.enabled]
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+def _domain(url: str) -> str:
+    host = (urlsplit(url).hostname or "").lower()
+    return host[4:] if host.startswith("www.") else host
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value else None
+
+
+def build_article(
+    url: str,
+    canonical: str,
+    page: ExtractedPage | None,
+    *,
+    entry: FeedEntry | None = None,
+    feed: FeedConfig | None = None,
+    fetched: FetchResult | None = None,
+    now: datetime | None = None,
+    attempts: int = 1,
+) -> dict[str, Any]:
+    """The Elasticsearch document of one article: the page's fields, the feed's as fallback."""
+    now = now or datetime.now(UTC)
+    published = page.published_at if page else None
+    source = "page" if published else None
+    if published is None and entry is not None and entry.published_at is not None:
+        published, source = entry.published_at, "feed"
+    if page is not None:
+        title, text, extraction = page.title or (entry.title if entry else None), page.text, "full"
+    else:
+        title = entry.title if entry else None
+        text = (entry.summary if entry else None) or ""
+        extraction = "feed_fallback"
+    doc: dict[str, Any] = {
+        "url": url,
+        "canonical_url": canonical,
+        "page_canonical_url": page.page_canonical_url if page else None,
+        "final_url": fetched.final_url if fetched else None,
+        "domain": _domain(canonical),
+        "site_name": (page.site_name if page else None) or _domain(canonical),
+        "title": title,
+        "text": text,
+        "description": page.description if page else None,
+        "feed_summary": entry.summary if entry else None,
+        "authors": list(page.authors if page and page.authors else entry.authors if entry else ()),
+        "published_at": _iso(published),
+        "published_at_source": source,
+        "language": (page.language if page else None) or (feed.language if feed else None),
+        "image": page.image if page else None,
+        "feed_id": feed.id if feed else None,
+        "tags": list(feed.tags) if feed else [],
+        "word_count": len(text.split()),
+        "extraction": extraction,
+        "fetch_outcome": fetched.outcome.value if fetched else None,
+        "fetch_reason": fetched.reason if fetched else None,
+        "http_status": fetched.status if fetched else None,
+        "fetch_attempts": attempts,
+        "fetched_at": _iso(now),
+        "indexed_at": None,
+    }
+    return {k: v for k, v in doc.items() if v is not None and v != []}
+
+
+@dataclass(frozen=True)
+class _Work:
+    """One article to fetch in this run."""
+
+    entry: FeedEntry
+    feed: FeedConfig
+    doc_id: str
+    attempts: int
+    replace: bool  # overwrite a feed_fallback document (op "index") instead of "create"
+
+
+def _retryable(state: IndexedState) -> bool:
+    return (
+        state.extraction == "feed_fallback"
+        and state.fetch_outcome in TRANSIENT
+        and state.fetch_attempts < MAX_FETCH_ATTEMPTS
+    )
+
+
+def _fetch_article(
+    fetcher: Fetcher, work: _Work
+) -> tuple[_Work, FetchResult, ExtractedPage | None]:
+    result = fetcher.get_html(work.entry.url)
+    page = None
+    if result.ok:
+        page = extract_page(result.body, result.final_url or work.entry.url,
+                            content_type=result.content_type)  # fmt: skip
+    return work, result, page
+
+
+def ingest(
+    feeds: Sequence[FeedConfig],
+    settings: Settings,
+    *,
+    client: Elasticsearch | None = None,
+    progress: Progress = _quiet,
+) -> RunSummary:
+    """Run one cycle over ``feeds`` (disabled ones are skipped) and return its summary.
+
+    Raises when Elasticsearch is unreachable; every other failure is counted in the summary.
+    """
+    started = time.monotonic()
+    names = IndexNames(settings.index_prefix)
+    es = client or connect(settings)
+    summary = RunSummary()
+    active = [f for f in feeds if f.enabled]
+    summary.feeds["disabled"] += len(feeds) - len(active)
+    states = load_feed_states(es, names, [f.id for f in active])
+    with Fetcher(settings.fetch) as fetcher:
+        feed_results = _fetch_feeds(fetcher, active, states, settings, summary, progress)
+        work = _plan(es, names, active, feed_results, summary)
+        progress(f"{len(work)} new article(s) to fetch")
+        written = _fetch_and_index(es, names, fetcher, work, settings, summary, progress)
+    _save_states(es, names, active, feed_results, states, work, written)
+    es.indices.refresh(index=names.articles)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _fetch_feeds(
+    fetcher: Fetcher,
+    feeds: Sequence[FeedConfig],
+    states: Mapping[str, FeedState],
+    settings: Settings,
+    summary: RunSummary,
+    progress: Progress,
+) -> dict[str, FeedResult]:
+    results: dict[str, FeedResult] = {}
+    if not feeds:
+        return results
+    workers = min(settings.fetch.workers, len(feeds))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="newsmon-feed") as pool:
+        futures = [
+            pool.submit(fetch_feed, fetcher, feed,
+                        states[feed.id].validators if feed.id in states else None)
+            for feed in feeds
+        ]  # fmt: skip
+        for n, (feed, future) in enumerate(zip(feeds, futures, strict=True), start=1):
+            result = future.result()
+            results[feed.id] = result
+            summary.feeds[result.outcome.value] += 1
+            summary.articles["entries"] += len(result.entries)
+            if result.skipped_entries:
+                summary.articles["entry_without_link"] += result.skipped_entries
+            detail = f"{len(result.entries)} entries"
+            if result.outcome is FeedOutcome.FETCH_FAILED and result.fetch_outcome is not None:
+                summary.feeds[result.fetch_outcome.value] += 1
+            if result.outcome in (FeedOutcome.FETCH_FAILED, FeedOutcome.INVALID):
+                detail = str(result.reason)
+                summary.problem(f"feed {feed.id}: {result.outcome.value} ({detail})")
+            progress(f"[{n}/{len(feeds)}] feed {feed.id}: {result.outcome.value}, {detail}")
+    return results
+
+
+def _plan(
+    es: Elasticsearch,
+    names: IndexNames,
+    feeds: Sequence[FeedConfig],
+    results: Mapping[str, FeedResult],
+    summary: RunSummary,
+) -> list[_Work]:
+    candidates: dict[str, tuple[FeedEntry, FeedConfig]] = {}
+    for feed in feeds:
+        for entry in results[feed.id].entries:
+            doc_id = url_id(entry.canonical_url)
+            if doc_id in candidates:
+                summary.articles["duplicate"] += 1
+            else:
+                candidates[doc_id] = (entry, feed)
+    known = indexed_states(es, names, list(candidates))
+    work: list[_Work] = []
+    for doc_id, (entry, feed) in candidates.items():
+        state = known.get(doc_id)
+        if state is None:
+            work.append(_Work(entry, feed, doc_id, attempts=1, replace=False))
+        elif _retryable(state):
+            summary.articles["refetch_fallback"] += 1
+            work.append(_Work(entry, feed, doc_id, state.fetch_attempts + 1, replace=True))
+        else:
+            summary.articles["already_indexed"] += 1
+    return work
+
+
+def _fetch_and_index(
+    es: Elasticsearch,
+    names: IndexNames,
+    fetcher: Fetcher,
+    work: Sequence[_Work],
+    settings: Settings,
+    summary: RunSummary,
+    progress: Progress,
+) -> set[str]:
+    """Fetch, extract and index ``work``; returns the ids now in the index."""
+    if not work:
+        return set()
+    docs: list[tuple[str, str, dict[str, Any]]] = []
+    step = max(1, len(work) // 10)
+    with ThreadPoolExecutor(settings.fetch.workers, thread_name_prefix="newsmon-page") as pool:
+        for n, (item, result, page) in enumerate(
+            pool.map(lambda w: _fetch_article(fetcher, w), work), start=1
+        ):
+            summary.articles[result.outcome.value] += 1
+            if result.ok and page is None:
+                summary.articles["extraction_empty"] += 1
+            if page is None:
+                summary.articles["fallback"] += 1
+                reason = result.reason or "no article text found"
+                summary.problem(f"article {item.entry.url}: {result.outcome.value} ({reason})")
+            doc = build_article(item.entry.url, item.entry.canonical_url, page, entry=item.entry,
+                                feed=item.feed, fetched=result, attempts=item.attempts)  # fmt: skip
+            docs.append(("index" if item.replace else "create", item.doc_id, doc))
+            if n % step == 0 or n == len(work):
+                progress(f"articles {n}/{len(work)} fetched")
+    indexed_at = datetime.now(UTC).isoformat()
+    for _op, _id, doc in docs:
+        doc["indexed_at"] = indexed_at
+    report = bulk_write(es, names.articles, docs)
+    summary.articles.update(report.counts())
+    for doc_id, reason in report.failed.items():
+        summary.problem(f"index {doc_id}: {reason}")
+    progress(f"indexed {len(report.ok)}, duplicates {len(report.conflicts)}, "
+             f"failed {len(report.failed)}")  # fmt: skip
+    return set(report.ok) | set(report.conflicts)
+
+
+def _save_states(
+    es: Elasticsearch,
+    names: IndexNames,
+    feeds: Iterable[FeedConfig],
+    results: Mapping[str, FeedResult],
+    states: Mapping[str, FeedState],
+    work: Sequence[_Work],
+    written: set[str],
+) -> None:
+    now = datetime.now(UTC)
+    pending: Counter[str] = Counter(w.feed.id for w in work if w.doc_id not in written)
+    new: Counter[str] = Counter(w.feed.id for w in work if w.doc_id in written)
+    docs: dict[str, dict[str, Any]] = {}
+    for feed in feeds:
+        result = results[feed.id]
+        previous = states.get(feed.id, FeedState(feed.id))
+        ok = result.outcome in (FeedOutcome.FETCHED, FeedOutcome.NOT_MODIFIED)
+        # Advance the validators only when everything the feed listed is safely indexed.
+        validators = result.validators if ok and not pending[feed.id] else previous.validators
+        docs[feed.id] = {
+            "feed_id": feed.id,
+            "url": feed.url,
+            "etag": validators.etag,
+            "last_modified": validators.last_modified,
+            "last_outcome": result.outcome.value,
+            "last_reason": result.reason,
+            "last_status": result.status,
+            "last_fetched_at": now.isoformat(),
+            "last_success_at": now.isoformat() if ok else _iso(previous.last_success_at),
+            "consecutive_failures": 0 if ok else previous.consecutive_failures + 1,
+            "last_entries": len(result.entries),
+            "last_new_articles": new[feed.id],
+        }
+    report = save_feed_states(es, names, docs)
+    if report.failed:
+        raise RuntimeError(f"could not store feed state: {report.failed}")
