@@ -121,6 +121,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
         else:
             page_url = args.url or url
             page = extract_page(body, page_url, content_type=ctype) if body is not None else None
+            if page is not None and fetched is None and not args.url and page.page_canonical_url:
+                page_url = page.page_canonical_url  # a saved page: where it says it lives
             if page is None:
                 reason = fetched.reason if fetched is not None and not fetched.ok else "no article text found"
                 out = {"input": source, "error": reason}

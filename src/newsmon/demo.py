@@ -109,7 +109,7 @@ class DemoSite:
         self.pages = list(pages)
         self.requests: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._routes: dict[str, bytes] = {p.path: p.html for p in self.pages}
+        self._routes: dict[str, tuple[bytes, str]] = {p.path: (p.html, "text/html") for p in self.pages}
         self._feeds: dict[str, tuple[bytes, str, str]] = {}  # path -> body, etag, last-modified
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
@@ -138,9 +138,9 @@ class DemoSite:
         with self._lock:
             self._feeds[f"/feeds/{name}.xml"] = (body, etag, format_datetime(datetime.now(UTC), usegmt=True))
 
-    def add_page(self, path: str, html: bytes) -> str:
+    def add_page(self, path: str, body: bytes, content_type: str = "text/html") -> str:
         with self._lock:
-            self._routes[path] = html
+            self._routes[path] = (body, content_type)
         return self.base_url + path
 
     def feeds_yaml(self, *, prefix: str = "demo") -> str:
@@ -190,7 +190,7 @@ class DemoSite:
                     self._send(200, body, "application/rss+xml; charset=utf-8",
                                {"ETag": etag, "Last-Modified": modified})  # fmt: skip
                 elif page is not None:
-                    self._send(200, page, "text/html")
+                    self._send(200, *page)
                 else:
                     self._send(404, b"not found", "text/plain")
 

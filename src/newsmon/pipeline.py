@@ -30,6 +30,7 @@ from .index import (
     IndexNames,
     bulk_write,
     connect,
+    ensure_indices,
     indexed_states,
     load_feed_states,
     save_feed_states,
@@ -215,6 +216,8 @@ def ingest(
     started = time.monotonic()
     names = IndexNames(settings.index_prefix)
     es = client or connect(settings)
+    if not es.indices.exists_alias(name=names.articles):
+        ensure_indices(es, names, settings.config_dir)
     summary = RunSummary()
     active = [f for f in feeds if f.enabled]
     summary.feeds["disabled"] += len(feeds) - len(active)

@@ -1,0 +1,105 @@
+"""Shared fixtures: the real Elasticsearch node, per-test index prefixes, the loopback news site.
+
+The node is newsmon's own local node (``newsmon es up``) unless NEWSMON_ES_URL points at one.
+Every test run gets its own index prefix, and every test a prefix under it, so runs and tests
+never see each other's data; the session removes its indices at the end.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from ipaddress import ip_network
+from pathlib import Path
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from newsmon.config import FetchSettings, Settings
+from newsmon.demo import DemoPage, DemoSite, load_pages
+from newsmon.index import connect
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("NEWSMON_SHARED", REPO.parent / "shared"))
+NEWS_PAGES = SHARED / "data" / "news-pages"
+WCXB = SHARED / "data" / "wcxb-articles"
+SEED = SHARED / "data" / "seed"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+# Airflow reads its configuration when first imported: give the test session its own home.
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="newsmon-airflow-")
+os.environ.setdefault("AIRFLOW_HOME", _AIRFLOW_HOME)
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags"))
+os.environ.setdefault("NEWSMON_CONFIG_DIR", str(REPO / "config"))
+
+RUN_PREFIX = f"test-{uuid.uuid4().hex[:8]}-"
+_counter = itertools.count(1)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@pytest.fixture(scope="session")
+def es_url() -> str:
+    url = os.environ.get("NEWSMON_ES_URL")
+    if url:
+        return url
+    from newsmon import esnode
+
+    return esnode.up(progress=_say)
+
+
+@pytest.fixture(scope="session")
+def es(es_url: str) -> Iterator[Elasticsearch]:
+    client = connect(Settings(es_url=es_url))
+    yield client
+    indices = client.indices.get(index=f"{RUN_PREFIX}*", expand_wildcards="all")
+    for name in indices:
+        client.indices.delete(index=name)
+    templates = client.indices.get_index_template(name=f"{RUN_PREFIX}*")
+    for template in templates.get("index_templates", []):
+        client.indices.delete_index_template(name=template["name"])
+    client.close()
+
+
+@pytest.fixture
+def settings(es_url: str, es: Elasticsearch, tmp_path: Path) -> Settings:
+    """Settings for one test: its own index prefix, loopback allowed, short timeouts."""
+    return Settings(
+        es_url=es_url,
+        index_prefix=f"{RUN_PREFIX}{next(_counter)}-",
+        config_dir=str(REPO / "config"),
+        feeds_file=str(tmp_path / "feeds.yaml"),
+        fetch=FetchSettings(
+            allow_networks=(ip_network("127.0.0.1/32"),),
+            connect_timeout=2,
+            read_timeout=5,
+            deadline=10,
+            workers=4,
+        ),
+    )
+
+
+@pytest.fixture(scope="session")
+def news_pages() -> list[DemoPage]:
+    if not NEWS_PAGES.is_dir():
+        pytest.fail(f"shared data missing: {NEWS_PAGES} (set NEWSMON_SHARED)")
+    return list(load_pages(NEWS_PAGES))
+
+
+@pytest.fixture
+def news_site(news_pages: list[DemoPage]) -> Iterator[DemoSite]:
+    with DemoSite(news_pages, feed_count=3) as site:
+        yield site
+
+
+def with_fetch(settings: Settings, **changes: object) -> Settings:
+    """Settings with some fetch settings changed."""
+    return replace(settings, fetch=replace(settings.fetch, **changes))  # type: ignore[arg-type]

@@ -1,0 +1,160 @@
+"""The ingest cycle end to end: loopback news site → fetch → extract → the real Elasticsearch node."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from newsmon.config import FeedConfig, Settings, load_feeds
+from newsmon.demo import DemoSite
+from newsmon.index import IndexNames, connect, ensure_indices
+from newsmon.pipeline import ingest
+from newsmon.urls import canonical_url, url_id
+
+pytestmark = pytest.mark.es
+
+
+def _feeds(site: DemoSite, settings: Settings) -> list[FeedConfig]:
+    Path(settings.feeds_file).write_text(site.feeds_yaml())
+    return load_feeds(settings.feeds_file)
+
+
+def _count(es: Elasticsearch, settings: Settings, **query: object) -> int:
+    names = IndexNames(settings.index_prefix)
+    body = {"query": query} if query else {}
+    return int(es.count(index=names.articles, **body)["count"])
+
+
+def _page_requests(site: DemoSite) -> int:
+    return sum(n for path, n in site.requests.items() if not path.startswith("/feeds/"))
+
+
+def test_cycle_indexes_every_page_once_and_second_cycle_costs_nothing(
+    es: Elasticsearch, settings: Settings, news_site: DemoSite
+) -> None:
+    feeds = _feeds(news_site, settings)
+    ensure_indices(connect(settings), IndexNames(settings.index_prefix), settings.config_dir)
+    unique = {canonical_url(news_site.url_of(p)) for p in news_site.pages}
+
+    first = ingest(feeds, settings)
+
+    assert first.feeds["fetched"] == 3
+    assert first.articles["entries"] == len(news_site.pages)
+    assert first.articles["indexed"] == len(unique)
+    assert first.articles["index_failed"] == 0
+    assert _count(es, settings) == len(unique)
+    # every page was fetched exactly once, and nearly all extracted from the page itself
+    assert _page_requests(news_site) == len(unique)
+    assert _count(es, settings, term={"extraction": "full"}) >= 0.95 * len(unique)
+    docs = es.search(index=IndexNames(settings.index_prefix).articles, size=500)["hits"]["hits"]
+    for hit in docs:
+        src = hit["_source"]
+        assert hit["_id"] == url_id(src["canonical_url"])
+        assert src["feed_id"].startswith("demo-feed")
+        assert src["tags"] == ["demo"]
+        assert src["title"] and src["indexed_at"] and src["fetched_at"]
+        assert src["published_at"]  # the page's date, or the feed's as fallback
+
+    feed_requests = sum(n for p, n in news_site.requests.items() if p.startswith("/feeds/"))
+    second = ingest(feeds, settings)
+
+    assert second.feeds["not_modified"] == 3
+    assert second.articles["indexed"] == 0
+    assert _count(es, settings) == len(unique)
+    assert _page_requests(news_site) == len(unique)  # no page fetched again
+    assert sum(n for p, n in news_site.requests.items() if p.startswith("/feeds/")) == (
+        feed_requests + 3
+    )
+
+
+def test_changed_feed_fetches_only_the_new_article(
+    es: Elasticsearch, settings: Settings, news_pages: list, news_site: DemoSite
+) -> None:
+    feeds = _feeds(news_site, settings)
+    ingest(feeds, settings)
+    before = dict(news_site.requests)
+    extra = news_pages[0]
+    new_url = news_site.add_page("/extra.example/2024/new-story.html", extra.html)
+    items = [(new_url, "A new story", datetime(2024, 6, 1, tzinfo=UTC))] + [
+        (news_site.url_of(p), p.title, datetime(2024, 1, 1, tzinfo=UTC))
+        for p in news_site.pages[0::3]
+    ]
+    news_site.set_feed("feed1", items)
+
+    summary = ingest(feeds, settings)
+
+    assert summary.feeds["fetched"] == 1 and summary.feeds["not_modified"] == 2
+    assert summary.articles["indexed"] == 1
+    assert summary.articles["already_indexed"] == len(items) - 1
+    fetched_pages = {
+        p: n - before.get(p, 0)
+        for p, n in news_site.requests.items()
+        if n != before.get(p, 0) and not p.startswith("/feeds/")
+    }
+    assert fetched_pages == {"/extra.example/2024/new-story.html": 1}
+    assert _count(es, settings, term={"canonical_url": canonical_url(new_url)}) == 1
+
+
+def test_rerun_after_lost_feed_state_creates_no_duplicate(
+    es: Elasticsearch, settings: Settings, news_site: DemoSite
+) -> None:
+    feeds = _feeds(news_site, settings)
+    ingest(feeds, settings)
+    total = _count(es, settings)
+    names = IndexNames(settings.index_prefix)
+    for feed in feeds:
+        es.delete(index=names.feeds, id=feed.id, refresh=True)
+
+    again = ingest(feeds, settings)
+
+    assert again.feeds["fetched"] == 3  # no validators left: full fetches
+    assert again.articles["already_indexed"] == total
+    assert again.articles["indexed"] == 0
+    assert _count(es, settings) == total
+
+
+def test_broken_feed_and_pages_do_not_stop_the_others(
+    es: Elasticsearch, settings: Settings, news_pages: list
+) -> None:
+    with DemoSite(news_pages[:6], feed_count=1) as site:
+        site.add_page("/feeds/broken.xml", b"<html><body>not a feed</body></html>", "text/html")
+        missing = f"{site.base_url}/nowhere.example/gone.html"
+        binary = site.add_page("/files.example/photo.png", b"\x89PNG....", "image/png")
+        empty = site.add_page("/empty.example/blank.html", b"<html><body></body></html>")
+        items = [(site.url_of(p), p.title, datetime(2024, 1, 1, tzinfo=UTC)) for p in site.pages]
+        items += [
+            (missing, "Gone story", datetime(2024, 2, 1, tzinfo=UTC)),
+            (empty, "Empty story", datetime(2024, 2, 2, tzinfo=UTC)),
+            (binary, "A photo", datetime(2024, 2, 3, tzinfo=UTC)),
+        ]
+        site.set_feed("feed1", items)
+        yaml_text = site.feeds_yaml() + (
+            f"  - id: broken\n    name: Broken\n    url: {site.base_url}/feeds/broken.xml\n"
+            f"  - id: unreachable\n    name: Unreachable\n    url: http://127.0.0.1:9/feed.xml\n"
+        )
+        Path(settings.feeds_file).write_text(yaml_text)
+        feeds = load_feeds(settings.feeds_file)
+
+        summary = ingest(feeds, settings)
+
+    assert summary.feeds["fetched"] == 1
+    assert summary.feeds["feed_invalid"] == 1
+    assert summary.feeds["fetch_failed"] == 1 and summary.feeds["connection_error"] == 1
+    assert summary.articles["indexed"] == 9
+    assert summary.articles["http_error"] == 1
+    assert summary.articles["not_html"] == 1
+    assert summary.articles["extraction_empty"] == 1
+    assert summary.articles["fallback"] == 3
+    names = IndexNames(settings.index_prefix)
+    gone = es.get(index=names.articles, id=url_id(canonical_url(missing)))["_source"]
+    assert gone["extraction"] == "feed_fallback"
+    assert gone["title"] == "Gone story"
+    assert gone["fetch_outcome"] == "http_error" and gone["http_status"] == 404
+    assert any("broken" in p and "feed_invalid" in p for p in summary.problems)
+    ids = ["broken", "unreachable", "demo-feed1"]
+    states = {d["_id"]: d["_source"] for d in es.mget(index=names.feeds, ids=ids)["docs"]}
+    assert states["unreachable"]["consecutive_failures"] == 1
+    assert states["demo-feed1"]["consecutive_failures"] == 0
