@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SHARED ?= ../shared
 PAGES ?= $(SHARED)/data/news-pages
+DEMO_PORT ?= 8765
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
 # Use NEWSMON_ES_URL when set; otherwise start (or reuse) the local node and use it.
@@ -31,7 +32,7 @@ run: $(STAMP)
 demo: $(STAMP)
 	@$(ES_ENV); \
 	feeds=$$(mktemp --suffix=.yaml); \
-	$(BIN)/newsmon demo-site --pages $(PAGES) --write-feeds $$feeds > /dev/null & site=$$!; \
+	$(BIN)/newsmon demo-site --pages $(PAGES) --port $(DEMO_PORT) --write-feeds $$feeds > /dev/null & site=$$!; \
 	trap "kill $$site" EXIT; \
 	for i in $$(seq 50); do [ -s $$feeds ] && break; sleep 0.1; done; \
 	NEWSMON_FETCH_ALLOW=127.0.0.1/32 $(BIN)/newsmon run --feeds $$feeds
@@ -57,7 +58,7 @@ es-init: $(STAMP)
 ## airflow: Airflow standalone (UI on http://localhost:8080) with newsmon's DAGs on the local node
 airflow: $(STAMP)
 	@$(ES_ENV); \
-	export AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags AIRFLOW__CORE__PLUGINS_FOLDER=$(CURDIR)/plugins \
+	export PATH=$(CURDIR)/$(BIN):$$PATH AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags AIRFLOW__CORE__PLUGINS_FOLDER=$(CURDIR)/plugins \
 	       AIRFLOW__CORE__LOAD_EXAMPLES=False NEWSMON_CONFIG_DIR=$(CURDIR)/config; \
 	$(BIN)/airflow standalone
 

@@ -1,0 +1,425 @@
+#!/usr/bin/env python
+"""Score newsmon's article extraction against two ground-truth sets.
+
+Usage::
+
+    python bench/extraction_quality.py [--news-pages DIR] [--wcxb DIR] [--limit N] [--compare]
+                                       [--jobs N] [--details FILE.jsonl]
+
+Data sets (see their READMEs):
+
+* ``--news-pages DIR`` (default ``$NEWSMON_SHARED/data/news-pages``; ``NEWSMON_SHARED``
+  defaults to ``../shared`` next to the repository): ``html/<id>.html.gz`` and
+  ``ground-truth.json`` = ``{id: {"url", "articleBody"}}`` (Zyte article-extraction benchmark).
+* ``--wcxb DIR`` (default ``$NEWSMON_SHARED/data/wcxb-articles``): ``html/<id>.html.gz`` and
+  ``ground-truth/<id>.json`` = ``{"url", "ground_truth": {"title", "author", "publish_date",
+  "main_content", ...}}`` (WCXB development split, article pages).
+
+Pass an empty string (``--wcxb ''``) to skip a set. ``--limit N`` scores the first N pages
+(ids in sorted order) of each set.
+
+What is scored
+--------------
+Each page's gunzipped bytes and its ground-truth URL go to the extractor:
+
+* ``newsmon``: ``newsmon.extract.extract_page(html_bytes, url)``; its ``text`` is scored.
+* with ``--compare``, in the same run, plain trafilatura on the same bytes:
+  ``trafilatura.extract(html_bytes, url=url)`` (library defaults, comments included) and
+  ``trafilatura.extract(html_bytes, url=url, include_comments=False)``.
+
+Text: word-level bag-of-words precision / recall / F1 per page, then the plain mean over
+pages (macro average). Tokenisation: the text is lower-cased (``str.lower``) and split on
+runs of non-word characters (Python ``re``, Unicode ``\\W+``; i.e. tokens are
+``re.findall(r"\\w+", text.lower())``: letters, digits and ``_``); no stemming, no stop words.
+Overlap is the multiset intersection of the two token bags (a word counts as often as it
+occurs in both): ``P = overlap / len(extracted)``, ``R = overlap / len(truth)``,
+``F1 = 2PR / (P + R)``. A page where the extractor returns nothing (None or no tokens)
+scores P = R = F1 = 0. Pages whose ground-truth text has no tokens are skipped (counted in
+the ``skip`` column).
+
+Metadata (WCXB only, newsmon only; over pages where the ground-truth field is non-null;
+a page where extraction returned None counts as wrong):
+
+* title: exact match after whitespace normalisation (runs of whitespace -> one space,
+  stripped); case and punctuation must match.
+* author: the same words in the same order: the ground-truth string and the extracted
+  authors (concatenated in order) are tokenised like the text (lower-cased ``\\w+`` runs)
+  and the connective "and" is dropped; the token lists must be equal. So "A, B and C"
+  matches ("A", "B", "C") and "Dr. Jane Doe, Ph.D." matches ("Dr Jane Doe", "Ph D"), but
+  a missing, extra or different name is wrong.
+* date: the extracted ``published_at`` as ISO date (``YYYY-MM-DD``, in the page's own
+  time zone) starts with the ground-truth ``publish_date`` (a few give only ``YYYY-MM``).
+
+Output: progress on stderr, a table on stdout, and as the last line a machine-readable
+summary of newsmon's scores, e.g.
+``news_pages_f1=0.9400 news_pages_p=... wcxb_f1=... wcxb_title_exact=... wcxb_author=...``
+(with ``--compare`` also ``trafilatura_default_*`` and ``trafilatura_nocomments_*`` keys).
+``s/page`` is the mean wall time of the extractor call per page (decoding and parsing
+included, reading and gunzipping the file not), measured inside the worker process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import multiprocessing
+import os
+import re
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+try:
+    from newsmon.extract import extract_page
+except ImportError:  # running from a checkout without installing the package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from newsmon.extract import extract_page
+
+_SHARED = Path(os.environ.get("NEWSMON_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+DEFAULT_NEWS_PAGES = str(_SHARED / "data" / "news-pages")
+DEFAULT_WCXB = str(_SHARED / "data" / "wcxb-articles")
+
+_TOKEN_RE = re.compile(r"\w+")
+_SPACE_RE = re.compile(r"\s+")
+
+
+# ------------------------------------------------------------------------------------------
+# scoring
+# ------------------------------------------------------------------------------------------
+
+
+def tokens(text: str | None) -> Counter[str]:
+    """Bag of words: lower-cased, split on non-word characters."""
+    return Counter(_TOKEN_RE.findall(text.lower())) if text else Counter()
+
+
+def prf(extracted: str | None, truth: str) -> tuple[float, float, float]:
+    """Bag-of-words precision, recall, F1 of ``extracted`` against ``truth``."""
+    got, want = tokens(extracted), tokens(truth)
+    n_got, n_want = sum(got.values()), sum(want.values())
+    if not n_got or not n_want:
+        return 0.0, 0.0, 0.0
+    overlap = sum((got & want).values())
+    p, r = overlap / n_got, overlap / n_want
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def ws(text: str) -> str:
+    return _SPACE_RE.sub(" ", text).strip()
+
+
+def title_ok(extracted: str | None, truth: str) -> bool:
+    return extracted is not None and ws(extracted) == ws(truth)
+
+
+def _name_tokens(text: str) -> list[str]:
+    return [t for t in _TOKEN_RE.findall(text.lower()) if t != "and"]
+
+
+def author_ok(extracted: list[str] | None, truth: str) -> bool:
+    if not extracted:
+        return False
+    return _name_tokens(" ".join(extracted)) == _name_tokens(truth)
+
+
+def date_ok(extracted: str | None, truth: str) -> bool:
+    return extracted is not None and extracted.startswith(truth.strip())
+
+
+# ------------------------------------------------------------------------------------------
+# data sets
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    dataset: str
+    page_id: str
+    path: str
+    url: str
+    body: str
+    title: str | None = None
+    author: str | None = None
+    date: str | None = None
+
+
+def load_news_pages(root: Path) -> list[Page]:
+    truth = json.loads((root / "ground-truth.json").read_text(encoding="utf-8"))
+    return [
+        Page(
+            "news-pages",
+            page_id,
+            str(root / "html" / f"{page_id}.html.gz"),
+            entry["url"],
+            entry.get("articleBody") or "",
+        )
+        for page_id, entry in sorted(truth.items())
+    ]
+
+
+def load_wcxb(root: Path) -> list[Page]:
+    pages = []
+    for gt_file in sorted((root / "ground-truth").glob("*.json")):
+        entry = json.loads(gt_file.read_text(encoding="utf-8"))
+        gt = entry.get("ground_truth") or {}
+        pages.append(
+            Page(
+                "wcxb",
+                gt_file.stem,
+                str(root / "html" / f"{gt_file.stem}.html.gz"),
+                entry.get("url") or "",
+                gt.get("main_content") or "",
+                gt.get("title"),
+                gt.get("author"),
+                gt.get("publish_date"),
+            )
+        )
+    return pages
+
+
+# ------------------------------------------------------------------------------------------
+# extractors (run in worker processes)
+# ------------------------------------------------------------------------------------------
+
+
+def _run_newsmon(html: bytes, url: str) -> dict[str, Any]:
+    page = extract_page(html, url)
+    if page is None:
+        return {"text": None, "title": None, "authors": None, "date": None}
+    return {
+        "text": page.text,
+        "title": page.title,
+        "authors": list(page.authors),
+        "date": page.published_at.date().isoformat() if page.published_at else None,
+    }
+
+
+def _run_trafilatura_default(html: bytes, url: str) -> dict[str, Any]:
+    import trafilatura
+
+    return {"text": trafilatura.extract(html, url=url)}
+
+
+def _run_trafilatura_nocomments(html: bytes, url: str) -> dict[str, Any]:
+    import trafilatura
+
+    return {"text": trafilatura.extract(html, url=url, include_comments=False)}
+
+
+EXTRACTORS: dict[str, Callable[[bytes, str], dict[str, Any]]] = {
+    "newsmon": _run_newsmon,
+    "trafilatura_default": _run_trafilatura_default,
+    "trafilatura_nocomments": _run_trafilatura_nocomments,
+}
+LABELS = {
+    "newsmon": "newsmon.extract",
+    "trafilatura_default": "trafilatura defaults",
+    "trafilatura_nocomments": "trafilatura no comments",
+}
+
+
+def score_page(job: tuple[Page, list[str]]) -> dict[str, Any]:
+    page, extractor_names = job
+    with gzip.open(page.path, "rb") as fh:
+        html = fh.read()
+    result: dict[str, Any] = {"dataset": page.dataset, "id": page.page_id, "url": page.url}
+    for name in extractor_names:
+        start = time.perf_counter()
+        try:
+            out = EXTRACTORS[name](html, page.url)
+            error = None
+        except Exception as exc:  # a crash is scored as an empty extraction
+            out, error = {"text": None}, f"{type(exc).__name__}: {exc}"
+        seconds = time.perf_counter() - start
+        p, r, f = prf(out.get("text"), page.body)
+        row: dict[str, Any] = {
+            "p": p,
+            "r": r,
+            "f1": f,
+            "none": out.get("text") is None,
+            "seconds": seconds,
+            "error": error,
+        }
+        if "title" in out:
+            row["title"] = out["title"]
+            row["authors"] = out.get("authors")
+            row["date"] = out.get("date")
+            if page.title is not None:
+                row["title_ok"] = title_ok(out["title"], page.title)
+            if page.author is not None:
+                row["author_ok"] = author_ok(out.get("authors"), page.author)
+            if page.date is not None:
+                row["date_ok"] = date_ok(out.get("date"), page.date)
+        result[name] = row
+    result["skip"] = not tokens(page.body)
+    return result
+
+
+# ------------------------------------------------------------------------------------------
+# aggregation and report
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Totals:
+    pages: int = 0
+    skipped: int = 0
+    none: int = 0
+    errors: int = 0
+    p: float = 0.0
+    r: float = 0.0
+    f1: float = 0.0
+    seconds: float = 0.0
+    meta: dict[str, list[bool]] = field(default_factory=dict)
+
+    def add(self, row: dict[str, Any], skip: bool) -> None:
+        self.seconds += row["seconds"]
+        self.none += int(row["none"])
+        self.errors += int(row["error"] is not None)
+        for key in ("title_ok", "author_ok", "date_ok"):
+            if key in row:
+                self.meta.setdefault(key, []).append(bool(row[key]))
+        if skip:
+            self.skipped += 1
+            return
+        self.pages += 1
+        self.p += row["p"]
+        self.r += row["r"]
+        self.f1 += row["f1"]
+
+    def mean(self, attr: str) -> float:
+        return getattr(self, attr) / self.pages if self.pages else 0.0
+
+    def rate(self, key: str) -> tuple[float, int] | None:
+        values = self.meta.get(key)
+        if not values:
+            return None
+        return sum(values) / len(values), len(values)
+
+
+def _fmt_rate(value: tuple[float, int] | None) -> str:
+    return "-" if value is None else f"{value[0]:.3f}"
+
+
+def iter_results(pages: list[Page], names: list[str], jobs: int) -> Iterator[dict[str, Any]]:
+    work = [(page, names) for page in pages]
+    if jobs <= 1:
+        yield from map(score_page, work)
+        return
+    with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+        yield from pool.imap(score_page, work, chunksize=2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--news-pages", default=DEFAULT_NEWS_PAGES, help="news-pages data dir")
+    parser.add_argument("--wcxb", default=DEFAULT_WCXB, help="WCXB articles data dir")
+    parser.add_argument(
+        "--limit", type=int, default=None, help="score the first N pages of each set"
+    )
+    parser.add_argument(
+        "--compare", action="store_true", help="also score plain trafilatura.extract side by side"
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument(
+        "--details", type=Path, default=None, help="write per-page rows (JSON lines)"
+    )
+    args = parser.parse_args(argv)
+
+    names = ["newsmon"] + (
+        ["trafilatura_default", "trafilatura_nocomments"] if args.compare else []
+    )
+    sets: list[tuple[str, list[Page]]] = []
+    if args.news_pages:
+        sets.append(("news-pages", load_news_pages(Path(args.news_pages))))
+    if args.wcxb:
+        sets.append(("wcxb", load_wcxb(Path(args.wcxb))))
+    if not sets:
+        parser.error("nothing to score: both data sets disabled")
+
+    totals: dict[tuple[str, str], Totals] = {}
+    details = args.details.open("w", encoding="utf-8") if args.details else None
+    started = time.perf_counter()
+    try:
+        for set_name, pages in sets:
+            if args.limit is not None:
+                pages = pages[: args.limit]
+            for done, result in enumerate(iter_results(pages, names, args.jobs), 1):
+                for name in names:
+                    totals.setdefault((set_name, name), Totals()).add(result[name], result["skip"])
+                    if result[name]["error"]:
+                        print(
+                            f"  {set_name} {result['id']} {name}: {result[name]['error']}",
+                            file=sys.stderr,
+                        )
+                if details is not None:
+                    details.write(json.dumps(result, ensure_ascii=False) + "\n")
+                if done % 25 == 0 or done == len(pages):
+                    f1 = totals[(set_name, "newsmon")].mean("f1")
+                    print(
+                        f"[{set_name}] {done}/{len(pages)} pages, newsmon F1 so far {f1:.3f}, "
+                        f"{time.perf_counter() - started:.0f}s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+    finally:
+        if details is not None:
+            details.close()
+
+    print("Extraction quality: word-level bag-of-words P/R/F1 per page, macro-averaged over pages")
+    print("(title = exact match after whitespace normalisation; author, date = accuracy where")
+    print(" the ground truth has a value; s/page = mean extractor wall time per page)")
+    print()
+    header = (
+        f"{'data set':<11} {'extractor':<24} {'pages':>5} {'skip':>4} {'none':>4} "
+        f"{'P':>6} {'R':>6} {'F1':>6} {'title':>6} {'author':>6} {'date':>6} {'s/page':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    summary: list[str] = []
+    for (set_name, name), tot in totals.items():
+        title = tot.rate("title_ok")
+        author = tot.rate("author_ok")
+        date = tot.rate("date_ok")
+        per_page = tot.seconds / max(tot.pages + tot.skipped, 1)
+        print(
+            f"{set_name:<11} {LABELS[name]:<24} {tot.pages:>5} {tot.skipped:>4} {tot.none:>4} "
+            f"{tot.mean('p'):>6.3f} {tot.mean('r'):>6.3f} {tot.mean('f1'):>6.3f} "
+            f"{_fmt_rate(title):>6} {_fmt_rate(author):>6} {_fmt_rate(date):>6} {per_page:>7.3f}"
+        )
+        prefix = "" if name == "newsmon" else f"{name}_"
+        key = set_name.replace("-", "_")
+        summary += [
+            f"{prefix}{key}_f1={tot.mean('f1'):.4f}",
+            f"{prefix}{key}_p={tot.mean('p'):.4f}",
+            f"{prefix}{key}_r={tot.mean('r'):.4f}",
+        ]
+        for label, value in (("title_exact", title), ("author", author), ("date", date)):
+            if value is not None:
+                summary.append(f"{prefix}{key}_{label}={value[0]:.4f}")
+        summary.append(f"{prefix}{key}_s_per_page={per_page:.4f}")
+    if ("wcxb", "newsmon") in totals:
+        tot = totals[("wcxb", "newsmon")]
+        parts = [
+            f"{label} n={value[1]}"
+            for label, value in (
+                ("title", tot.rate("title_ok")),
+                ("author", tot.rate("author_ok")),
+                ("date", tot.rate("date_ok")),
+            )
+            if value is not None
+        ]
+        print()
+        print("WCXB metadata pages with ground truth: " + ", ".join(parts))
+    print()
+    print(" ".join(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
