@@ -66,8 +66,10 @@ def main() -> int:
         pair = [(ours, pipeline_work), (theirs, trafilatura_work)]
         for bucket, work in pair if n % 2 == 0 else reversed(pair):
             bucket.append(timed(work, pages))
-        print(f"round {n + 1}: pipeline {ours[-1]:.2f}s  trafilatura {theirs[-1]:.2f}s",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"round {n + 1}: pipeline {ours[-1]:.2f}s  trafilatura {theirs[-1]:.2f}s",
+            file=sys.stderr,
+        )
     pipeline_rate = len(pages) / statistics.median(ours)
     trafilatura_rate = len(pages) / statistics.median(theirs)
     print(

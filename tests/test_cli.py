@@ -18,8 +18,14 @@ from .conftest import NEWS_PAGES
 
 
 def newsmon(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "newsmon.cli", *args], capture_output=True,
-                          text=True, timeout=300, env={**os.environ, **(env or {})}, check=False)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "newsmon.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
 
 
 def _truth() -> dict[str, dict[str, str]]:
@@ -63,8 +69,10 @@ def test_extract_pretty_json_by_default() -> None:
 
 def test_feeds_check_names_file_line_and_field(tmp_path: Path) -> None:
     bad = tmp_path / "feeds.yaml"
-    bad.write_text("feeds:\n  - id: ok\n    name: OK\n    url: https://a.example/rss\n"
-                   "  - id: bad\n    name: Bad\n    url: ftp://b.example/rss\n")  # fmt: skip
+    bad.write_text(
+        "feeds:\n  - id: ok\n    name: OK\n    url: https://a.example/rss\n"
+        "  - id: bad\n    name: Bad\n    url: ftp://b.example/rss\n"
+    )
     done = newsmon("feeds", "check", "--feeds", str(bad))
     assert done.returncode == 2
     assert f"{bad}, line 7, field feeds[1] (id 'bad').url" in done.stderr
@@ -84,8 +92,9 @@ def test_run_against_a_loopback_site_indexes_every_article_once(
     with DemoSite(news_pages[:20], feed_count=2) as site:
         Path(settings.feeds_file).write_text(site.feeds_yaml())
         summary_file = Path(settings.feeds_file).with_suffix(".json")
-        first = newsmon("run", "--feeds", settings.feeds_file, "--summary-json", str(summary_file),
-                        env=env)  # fmt: skip
+        first = newsmon(
+            "run", "--feeds", settings.feeds_file, "--summary-json", str(summary_file), env=env
+        )
         again = newsmon("run", "--feeds", settings.feeds_file, env=env)
 
     assert first.returncode == 0, first.stderr

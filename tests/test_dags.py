@@ -26,8 +26,14 @@ pytestmark = pytest.mark.airflow
 def airflow_db() -> None:
     """A fresh SQLite metadata database in the session's AIRFLOW_HOME."""
     airflow = Path(sys.executable).with_name("airflow")
-    done = subprocess.run([str(airflow), "db", "migrate"], capture_output=True, text=True,
-                          env=os.environ.copy(), timeout=600, check=False)  # fmt: skip
+    done = subprocess.run(
+        [str(airflow), "db", "migrate"],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
 
 
@@ -53,10 +59,21 @@ def test_dagbag_imports_without_errors(dagbag: object) -> None:
 
 def test_dag_files_do_no_io_at_parse_time() -> None:
     # Parsing with no Elasticsearch and no config must work: it only builds the DAG.
-    env = {**os.environ, "NEWSMON_ES_URL": "http://127.0.0.1:9", "NEWSMON_CONFIG_DIR": "/nonexistent"}
+    env = {
+        **os.environ,
+        "NEWSMON_ES_URL": "http://127.0.0.1:9",
+        "NEWSMON_CONFIG_DIR": "/nonexistent",
+    }
     code = "import runpy; runpy.run_path('dags/news_ingest.py')"
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=120, check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
 
 
@@ -66,8 +83,12 @@ def airflow_env(settings: Settings, news_pages: list[DemoPage]) -> Iterator[Demo
     with DemoSite(news_pages[:12], feed_count=3) as site:
         Path(settings.feeds_file).write_text(site.feeds_yaml())
         es = urlsplit(settings.es_url)
-        conn = {"conn_type": "elasticsearch", "host": es.hostname, "port": es.port,
-                "schema": es.scheme}  # fmt: skip
+        conn = {
+            "conn_type": "elasticsearch",
+            "host": es.hostname,
+            "port": es.port,
+            "schema": es.scheme,
+        }
         env = {
             "AIRFLOW_CONN_NEWSMON_ES": json.dumps(conn),
             "NEWSMON_ES_URL": "http://127.0.0.1:9",  # wrong on purpose: the Connection must win

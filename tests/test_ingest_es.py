@@ -1,4 +1,4 @@
-"""The ingest cycle end to end: loopback news site → fetch → extract → the real Elasticsearch node."""
+"""The ingest cycle end to end: loopback news site, fetch, extract, the real Elasticsearch node."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import logging
@@ -52,14 +53,26 @@ def cmd_es(args: argparse.Namespace) -> int:
         return 0
     if args.action == "status":
         st = esnode.status()
-        print(json.dumps({"running": st.running, "url": st.url, "pid": st.pid, "health": st.health,
-                          "version": st.version, "home": str(st.home)}))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "running": st.running,
+                    "url": st.url,
+                    "pid": st.pid,
+                    "health": st.health,
+                    "version": st.version,
+                    "home": str(st.home),
+                }
+            )
+        )
         return 0 if st.running else 3
     # init
     from .index import IndexNames, connect, ensure_indices
 
     settings = _settings(args)
-    report = ensure_indices(connect(settings), IndexNames(settings.index_prefix), settings.config_dir)
+    report = ensure_indices(
+        connect(settings), IndexNames(settings.index_prefix), settings.config_dir
+    )
     names = IndexNames(settings.index_prefix)
     versions = ", ".join(f"{k} v{v}" for k, v in report.templates.items())
     _err(f"templates: {versions}; created: {', '.join(report.created) or 'nothing (all present)'}")
@@ -80,7 +93,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     ensure_indices(client, IndexNames(settings.index_prefix), settings.config_dir)
     enabled = sum(f.enabled for f in feeds)
     _err(f"newsmon: {enabled} feed(s) from {settings.feeds_file} -> {settings.es_url}")
-    summary = ingest(feeds, settings, client=client, progress=(lambda m: None) if args.quiet else _err)
+    summary = ingest(
+        feeds, settings, client=client, progress=(lambda m: None) if args.quiet else _err
+    )
     print(summary.render())
     if args.summary_json:
         Path(args.summary_json).write_text(json.dumps(summary.as_dict(), indent=2) + "\n")
@@ -124,15 +139,18 @@ def cmd_extract(args: argparse.Namespace) -> int:
             if page is not None and fetched is None and not args.url and page.page_canonical_url:
                 page_url = page.page_canonical_url  # a saved page: where it says it lives
             if page is None:
-                reason = fetched.reason if fetched is not None and not fetched.ok else "no article text found"
+                reason = (
+                    fetched.reason
+                    if fetched is not None and not fetched.ok
+                    else "no article text found"
+                )
                 out = {"input": source, "error": reason}
             else:
                 try:
                     canonical = canonical_url(page_url)
                 except InvalidURL:
                     canonical = page_url
-                out = {"input": source,
-                       **build_article(page_url, canonical, page, fetched=fetched)}  # fmt: skip
+                out = {"input": source, **build_article(page_url, canonical, page, fetched=fetched)}
         if "error" in out:
             failures += 1
         if args.jsonl:
@@ -167,10 +185,8 @@ def cmd_demo_site(args: argparse.Namespace) -> int:
     print(feeds_file, flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
-    except KeyboardInterrupt:
-        pass
     site.stop()
     return 0
 
@@ -230,8 +246,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if isinstance(exc, TransportError):
             url = os.environ.get("NEWSMON_ES_URL", "http://127.0.0.1:9200")
-            _err(f"newsmon: Elasticsearch at {url} is not reachable: {exc}\n"
-                 "start the local node with `newsmon es up` or set NEWSMON_ES_URL")  # fmt: skip
+            _err(
+                f"newsmon: Elasticsearch at {url} is not reachable: {exc}\n"
+                "start the local node with `newsmon es up` or set NEWSMON_ES_URL"
+            )
             return 3
         if type(exc).__name__ == "NodeError":
             _err(f"newsmon: {exc}")

@@ -6,6 +6,7 @@ A configuration mistake stops with a :class:`ConfigError` naming the file, line 
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -32,9 +33,13 @@ class ConfigError(ValueError):
     """A configuration mistake: says where (file, line, field) and what is wrong."""
 
     def __init__(
-        self, message: str, *, file: str | None = None, line: int | None = None,
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
         field: str | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.file, self.line, self.field, self.reason = file, line, field, message
         where = ", ".join(
             part
@@ -114,6 +119,29 @@ def _field_name(loc: Sequence[int | str], data: Any) -> str:
     return "".join(parts)
 
 
+def _duplicate_key(root: yaml.Node | None) -> tuple[yaml.Node, str] | None:
+    """The first mapping key that repeats an earlier key of its mapping, with its path."""
+    stack: list[tuple[yaml.Node, str]] = [(root, "")] if root is not None else []
+    visited: set[int] = set()
+    while stack:
+        node, path = stack.pop()
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            seen: set[object] = set()
+            for key, value in node.value:
+                name = f"{path}.{key.value}" if path else str(key.value)
+                if isinstance(key, yaml.ScalarNode):
+                    if key.value in seen:
+                        return key, name
+                    seen.add(key.value)
+                stack.append((value, name))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, f"{path}[{i}]") for i, item in enumerate(node.value))
+    return None
+
+
 def parse_feeds(text: str, source: str = "<feeds>") -> list[FeedConfig]:
     """Parse and validate a feeds YAML document."""
     try:
@@ -127,6 +155,15 @@ def parse_feeds(text: str, source: str = "<feeds>") -> list[FeedConfig]:
         raise ConfigError(f"invalid YAML: {exc}", file=source) from exc
     if data is None:
         raise ConfigError("the file is empty; expected a 'feeds:' list", file=source)
+    duplicate = _duplicate_key(root)
+    if duplicate is not None:
+        key, where = duplicate
+        raise ConfigError(
+            f"duplicate key {key.value!r} (YAML would keep only the last one)",
+            file=source,
+            line=key.start_mark.line + 1,
+            field=where,
+        )
     try:
         parsed = _FeedsFile.model_validate(data)
     except ValidationError as exc:
@@ -136,7 +173,8 @@ def parse_feeds(text: str, source: str = "<feeds>") -> list[FeedConfig]:
         line = node.start_mark.line + 1 if node is not None else None
         message = err["msg"]
         if err["type"] == "extra_forbidden":
-            message = "unknown field (allowed: " + ", ".join(FeedConfig.model_fields) + ")"
+            model = FeedConfig if len(loc) > 1 else _FeedsFile
+            message = "unknown field (allowed: " + ", ".join(model.model_fields) + ")"
         more = len(exc.errors()) - 1
         if more:
             message += f" (and {more} more problem{'s' if more > 1 else ''})"
@@ -168,6 +206,17 @@ def load_feeds(path: str | os.PathLike[str]) -> list[FeedConfig]:
 
 
 # --- settings from the environment --------------------------------------------------------------
+
+
+def _local_node_url() -> str:
+    """The URL of the node ``newsmon es up`` runs, when it runs; else the usual local port."""
+    from .esnode import status
+
+    try:
+        url = status().url
+    except OSError:
+        url = None
+    return url or "http://127.0.0.1:9200"
 
 
 def default_config_dir() -> str:
@@ -222,21 +271,22 @@ class Settings:
             connect_timeout=reader.number("NEWSMON_CONNECT_TIMEOUT", 5.0),
             read_timeout=reader.number("NEWSMON_READ_TIMEOUT", 15.0),
             deadline=reader.number("NEWSMON_FETCH_DEADLINE", 30.0),
-            max_bytes=int(reader.number("NEWSMON_MAX_BYTES", 8 * 1024 * 1024)),
-            max_redirects=int(reader.number("NEWSMON_MAX_REDIRECTS", 5, minimum=0)),
+            max_bytes=reader.integer("NEWSMON_MAX_BYTES", 8 * 1024 * 1024),
+            max_redirects=reader.integer("NEWSMON_MAX_REDIRECTS", 5, minimum=0),
             allow_networks=reader.networks("NEWSMON_FETCH_ALLOW"),
-            workers=int(reader.number("NEWSMON_FETCH_WORKERS", 8, minimum=1)),
-            per_host=int(reader.number("NEWSMON_FETCH_PER_HOST", 2, minimum=1)),
+            workers=reader.integer("NEWSMON_FETCH_WORKERS", 8),
+            per_host=reader.integer("NEWSMON_FETCH_PER_HOST", 2),
         )
         prefix = reader.text("NEWSMON_INDEX_PREFIX", "newsmon-")
         if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,40}", prefix):
             raise ConfigError(
                 "must be lower-case letters, digits, '_', '.', '-' (an index name prefix)",
-                file="environment", field="NEWSMON_INDEX_PREFIX",
-            )  # fmt: skip
+                file="environment",
+                field="NEWSMON_INDEX_PREFIX",
+            )
         config_dir = reader.text("NEWSMON_CONFIG_DIR", default_config_dir())
         return cls(
-            es_url=reader.text("NEWSMON_ES_URL", "http://127.0.0.1:9200"),
+            es_url=reader.text("NEWSMON_ES_URL", "") or _local_node_url(),
             es_username=env.get("NEWSMON_ES_USERNAME") or None,
             es_password=env.get("NEWSMON_ES_PASSWORD") or None,
             es_api_key=env.get("NEWSMON_ES_API_KEY") or None,
@@ -246,7 +296,7 @@ class Settings:
             config_dir=config_dir,
             feeds_file=reader.text("NEWSMON_FEEDS", os.path.join(config_dir, "feeds.yaml")),
             ingest_schedule=reader.text("NEWSMON_INGEST_SCHEDULE", "*/15 * * * *"),
-            feed_batch_size=int(reader.number("NEWSMON_FEED_BATCH_SIZE", 5, minimum=1)),
+            feed_batch_size=reader.integer("NEWSMON_FEED_BATCH_SIZE", 5),
             fetch=fetch,
         )
 
@@ -271,9 +321,17 @@ class _EnvReader:
             value = float(raw)
         except ValueError:
             raise self._error(name, "must be a number") from None
+        if not math.isfinite(value):
+            raise self._error(name, "must be a finite number")
         if value < minimum:
             raise self._error(name, f"must be at least {minimum:g}")
         return value
+
+    def integer(self, name: str, default: int, *, minimum: int = 1) -> int:
+        value = self.number(name, default, minimum=minimum)
+        if not float(value).is_integer():
+            raise self._error(name, "must be a whole number")
+        return int(value)
 
     def flag(self, name: str, default: bool) -> bool:
         raw = self.env.get(name, "").strip().lower()

@@ -14,8 +14,8 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from email.utils import format_datetime
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -88,7 +88,8 @@ def render_rss(title: str, link: str, items: Iterable[tuple[str, str, datetime]]
 
 def render_atom(title: str, link: str, items: Iterable[tuple[str, str, datetime]]) -> bytes:
     """An Atom 1.0 document listing (url, title, published) items."""
-    now = datetime.now(UTC).isoformat()
+    items = list(items)
+    updated = max((d for _, _, d in items), default=datetime(2024, 1, 1, tzinfo=UTC)).isoformat()
     body = "".join(
         f'<entry><title>{escape(t)}</title><link rel="alternate" href="{escape(u)}"/>'
         f"<id>{escape(u)}</id><updated>{d.isoformat()}</updated>"
@@ -98,7 +99,7 @@ def render_atom(title: str, link: str, items: Iterable[tuple[str, str, datetime]
     return (
         '<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom">'
         f'<title>{escape(title)}</title><link href="{escape(link)}"/><id>{escape(link)}</id>'
-        f"<updated>{now}</updated>{body}</feed>"
+        f"<updated>{updated}</updated>{body}</feed>"
     ).encode()
 
 
@@ -109,7 +110,9 @@ class DemoSite:
         self.pages = list(pages)
         self.requests: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._routes: dict[str, tuple[bytes, str]] = {p.path: (p.html, "text/html") for p in self.pages}
+        self._routes: dict[str, tuple[bytes, str]] = {
+            p.path: (p.html, "text/html") for p in self.pages
+        }
         self._feeds: dict[str, tuple[bytes, str, str]] = {}  # path -> body, etag, last-modified
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
@@ -119,7 +122,9 @@ class DemoSite:
         start = datetime(2024, 1, 1, tzinfo=UTC)
         for n in range(feed_count):
             chunk = self.pages[n::feed_count]
-            items = [(self.url_of(p), p.title, start + timedelta(hours=i)) for i, p in enumerate(chunk)]
+            items = [
+                (self.url_of(p), p.title, start + timedelta(hours=i)) for i, p in enumerate(chunk)
+            ]
             name = f"feed{n + 1}"
             self.set_feed(name, items, atom=n % 2 == 1)
             self.feed_names.append(name)
@@ -130,13 +135,19 @@ class DemoSite:
     def feed_url(self, name: str) -> str:
         return f"{self.base_url}/feeds/{name}.xml"
 
-    def set_feed(self, name: str, items: Sequence[tuple[str, str, datetime]], *, atom: bool = False) -> None:
+    def set_feed(
+        self, name: str, items: Sequence[tuple[str, str, datetime]], *, atom: bool = False
+    ) -> None:
         """Publish (or replace) a feed; its ETag changes when its content does."""
         render = render_atom if atom else render_rss
         body = render(f"Demo {name}", self.base_url, items)
         etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
         with self._lock:
-            self._feeds[f"/feeds/{name}.xml"] = (body, etag, format_datetime(datetime.now(UTC), usegmt=True))
+            self._feeds[f"/feeds/{name}.xml"] = (
+                body,
+                etag,
+                format_datetime(datetime.now(UTC), usegmt=True),
+            )
 
     def add_page(self, path: str, body: bytes, content_type: str = "text/html") -> str:
         with self._lock:
@@ -146,8 +157,13 @@ class DemoSite:
     def feeds_yaml(self, *, prefix: str = "demo") -> str:
         lines = ["feeds:"]
         for name in self.feed_names:
-            lines += [f"  - id: {prefix}-{name}", f"    name: Demo {name}",
-                      f"    url: {self.feed_url(name)}", "    language: en", "    tags: [demo]"]  # fmt: skip
+            lines += [
+                f"  - id: {prefix}-{name}",
+                f"    name: Demo {name}",
+                f"    url: {self.feed_url(name)}",
+                "    language: en",
+                "    tags: [demo]",
+            ]
         return "\n".join(lines) + "\n"
 
     def start(self) -> DemoSite:
@@ -170,10 +186,10 @@ class DemoSite:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 path = self.path
                 with site._lock:
                     site.requests[path] += 1
@@ -187,15 +203,20 @@ class DemoSite:
                         self.send_header("Content-Length", "0")
                         self.end_headers()
                         return
-                    self._send(200, body, "application/rss+xml; charset=utf-8",
-                               {"ETag": etag, "Last-Modified": modified})  # fmt: skip
+                    self._send(
+                        200,
+                        body,
+                        "application/rss+xml; charset=utf-8",
+                        {"ETag": etag, "Last-Modified": modified},
+                    )
                 elif page is not None:
                     self._send(200, *page)
                 else:
                     self._send(404, b"not found", "text/plain")
 
-            def _send(self, status: int, body: bytes, ctype: str,
-                      headers: dict[str, str] | None = None) -> None:  # fmt: skip
+            def _send(
+                self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None
+            ) -> None:
                 gz = "gzip" in self.headers.get("Accept-Encoding", "") and len(body) > 512
                 if gz:
                     body = gzip.compress(body, compresslevel=1)

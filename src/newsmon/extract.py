@@ -155,12 +155,38 @@ def _declared_in_document(data: bytes) -> str | None:
 # Encodings a web page can really be in (WHATWG Encoding standard); statistical detection is
 # limited to these, so an English page is not "detected" as a DOS code page.
 _WEB_ENCODINGS: Final = (
-    "utf_8", "cp1252", "cp1250", "cp1251", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257",
-    "cp1258", "cp874", "iso8859_2", "iso8859_4", "iso8859_5", "iso8859_6", "iso8859_7",
-    "iso8859_8", "iso8859_10", "iso8859_13", "iso8859_14", "iso8859_15", "iso8859_16",
-    "koi8_r", "koi8_u", "mac_cyrillic", "gb18030", "big5", "shift_jis", "euc_jp",
-    "iso2022_jp", "euc_kr",
-)  # fmt: skip
+    "utf_8",
+    "cp1252",
+    "cp1250",
+    "cp1251",
+    "cp1253",
+    "cp1254",
+    "cp1255",
+    "cp1256",
+    "cp1257",
+    "cp1258",
+    "cp874",
+    "iso8859_2",
+    "iso8859_4",
+    "iso8859_5",
+    "iso8859_6",
+    "iso8859_7",
+    "iso8859_8",
+    "iso8859_10",
+    "iso8859_13",
+    "iso8859_14",
+    "iso8859_15",
+    "iso8859_16",
+    "koi8_r",
+    "koi8_u",
+    "mac_cyrillic",
+    "gb18030",
+    "big5",
+    "shift_jis",
+    "euc_jp",
+    "iso2022_jp",
+    "euc_kr",
+)
 # The legacy encoding pages in a language used before UTF-8 (what browsers fall back to).
 # Breaks ties in detection: single-byte code pages often decode a page equally well.
 _LEGACY_BY_LANGUAGE: Final[Mapping[str, str]] = {

@@ -30,7 +30,9 @@ log = logging.getLogger(__name__)
 
 MAX_ENTRIES = 500  # per fetch; a feed listing more is truncated (and says so in the reason)
 _TAGS = re.compile(r"<[^>]+>")
+_HIDDEN = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
 _SPACE = re.compile(r"\s+")
+_BENIGN_BOZO = (feedparser.NonXMLContentType, feedparser.CharacterEncodingOverride)
 
 
 class FeedOutcome(StrEnum):
@@ -69,7 +71,7 @@ class FeedResult:
 def _plain_text(value: str | None, limit: int = 2000) -> str | None:
     if not value:
         return None
-    text = _SPACE.sub(" ", html.unescape(_TAGS.sub(" ", value))).strip()
+    text = _SPACE.sub(" ", html.unescape(_TAGS.sub(" ", _HIDDEN.sub(" ", value)))).strip()
     return text[:limit] or None
 
 
@@ -131,9 +133,11 @@ def parse_feed(
     if content_type:
         headers["content-type"] = content_type
     parsed = feedparser.parse(
-        io.BytesIO(content), response_headers=headers, sanitize_html=False,
+        io.BytesIO(content),
+        response_headers=headers,
+        sanitize_html=False,
         resolve_relative_uris=False,
-    )  # fmt: skip
+    )
     entries: list[FeedEntry] = []
     skipped = 0
     seen: set[str] = set()
@@ -164,10 +168,12 @@ def parse_feed(
     problem: str | None = None
     if not entries and not skipped:
         version = parsed.get("version") or ""
-        if parsed.get("bozo"):
-            exc = parsed.get("bozo_exception")
+        exc = parsed.get("bozo_exception") if parsed.get("bozo") else None
+        # an RSS/Atom document with no items is a valid, empty feed even when it came with a
+        # wrong media type or charset (feedparser's benign bozo warnings)
+        if exc is not None and not (version and isinstance(exc, _BENIGN_BOZO)):
             problem = f"not a readable feed: {type(exc).__name__}: {exc}"[:300]
-        elif not version and not parsed.feed:
+        elif not version:
             problem = "not an RSS or Atom document"
     if len(parsed.entries) > MAX_ENTRIES:
         log.info("%s lists %d entries; kept the first %d", url, len(parsed.entries), MAX_ENTRIES)
@@ -186,8 +192,9 @@ def fetch_feed(
         "seconds": result.seconds,
     }
     if result.outcome is FetchOutcome.NOT_MODIFIED:
-        return FeedResult(outcome=FeedOutcome.NOT_MODIFIED, validators=validators or Validators(),
-                          **common)  # fmt: skip
+        return FeedResult(
+            outcome=FeedOutcome.NOT_MODIFIED, validators=validators or Validators(), **common
+        )
     if not result.ok:
         return FeedResult(outcome=FeedOutcome.FETCH_FAILED, reason=result.reason, **common)
     entries, skipped, problem = parse_feed(

@@ -38,10 +38,18 @@ log = logging.getLogger(__name__)
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 FEED_TYPES = (
-    "application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/xml",
-    "text/xml", "application/x-rss+xml", "application/feed+json", "text/rss+xml",
-    "text/plain", "text/html", "application/octet-stream",
-)  # fmt: skip
+    "application/rss+xml",
+    "application/atom+xml",
+    "application/rdf+xml",
+    "application/xml",
+    "text/xml",
+    "application/x-rss+xml",
+    "application/feed+json",
+    "text/rss+xml",
+    "text/plain",
+    "text/html",
+    "application/octet-stream",
+)
 
 
 class FetchOutcome(StrEnum):
@@ -85,14 +93,28 @@ class FetchResult:
 # --- the address guard ---------------------------------------------------------------------------
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
 def address_allowed(address: str, allow: Sequence[Network] = ()) -> bool:
     """Whether newsmon may connect to ``address``: public unicast, or inside ``allow``."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(
+        address.split("%", 1)[0]
+    )
+    if isinstance(ip, ipaddress.IPv6Address):
+        # IPv6 forms that carry an IPv4 address are judged by that address (mapped, NAT64, 6to4)
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip in _NAT64:
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        elif ip.sixtofour is not None:
+            ip = ip.sixtofour
     if any(ip in net for net in allow):
         return True
-    return ip.is_global and not ip.is_multicast
+    if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:
+        return False
+    # is_reserved catches IPv4-compatible ::a.b.c.d, which ``is_global`` lets through
+    return ip.is_global and not ip.is_multicast and not ip.is_reserved
 
 
 class BlockedAddressError(NewConnectionError):
@@ -101,33 +123,33 @@ class BlockedAddressError(NewConnectionError):
 
 @dataclass
 class _Watch:
-    """Per-request state: the allowlist and the connections to shut down at the deadline."""
+    """Per-request state: the allowlist and the sockets to shut down at the deadline."""
 
     allow: tuple[Network, ...]
-    connections: list[HTTPConnection] = field(default_factory=list)
+    # Sockets, not connections: http.client drops ``conn.sock`` as soon as a response will close
+    # the connection (HTTP/1.0, "Connection: close"), while the response still reads from it.
+    sockets: list[socket.socket] = field(default_factory=list)
     expired: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def attach(self, conn: HTTPConnection) -> None:
+    def attach(self, sock: socket.socket) -> None:
         with self.lock:
-            self.connections.append(conn)
+            self.sockets.append(sock)
             if not self.expired:
                 return
-        _shutdown(conn)
+        _shutdown(sock)
 
     def expire(self) -> None:
         with self.lock:
             self.expired = True
-            connections = list(self.connections)
-        for conn in connections:
-            _shutdown(conn)
+            sockets = list(self.sockets)
+        for sock in sockets:
+            _shutdown(sock)
 
 
-def _shutdown(conn: HTTPConnection) -> None:
-    sock = conn.sock
-    if sock is not None:
-        with suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
+def _shutdown(sock: socket.socket) -> None:
+    with suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 _WATCH: contextvars.ContextVar[_Watch | None] = contextvars.ContextVar("newsmon_fetch_watch")
@@ -170,11 +192,15 @@ class _GuardedMixin:
             raise NewConnectionError(self, f"cannot connect to {host}: {exc}") from exc  # type: ignore[arg-type]
         return sock
 
+    sock: socket.socket | None
+
     def request(self, *args: Any, **kwargs: Any) -> None:
         watch = _WATCH.get(None)
-        if watch is not None:
-            watch.attach(self)  # type: ignore[arg-type]
+        if watch is not None and self.sock is not None:
+            watch.attach(self.sock)  # a kept-alive connection
         super().request(*args, **kwargs)  # type: ignore[misc]
+        if watch is not None and self.sock is not None:
+            watch.attach(self.sock)  # the (TLS) socket the response will be read from
 
 
 class _GuardedHTTPConnection(_GuardedMixin, HTTPConnection):
@@ -209,19 +235,30 @@ def _cause(exc: BaseException) -> BaseException:
     """The innermost interesting exception behind a requests error."""
     seen: set[int] = set()
     current: BaseException | None = exc
+    found = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, BlockedAddressError):
+        found = current
+        if isinstance(current, (BlockedAddressError, NewConnectionError)):
             return current
         reason = getattr(current, "reason", None)
-        if isinstance(reason, BaseException):
-            current = reason
-            continue
-        nested = next(
-            (a for a in getattr(current, "args", ()) if isinstance(a, BaseException)), None
+        args = getattr(current, "args", ())
+        nested = next((a for a in args if isinstance(a, BaseException)), None)
+        current = (
+            (reason if isinstance(reason, BaseException) else nested)
+            or current.__cause__
+            or current.__context__
         )
-        current = nested or current.__cause__ or current.__context__
-    return exc
+    return found
+
+
+def _describe(exc: BaseException) -> str:
+    """A short reason: the innermost cause, without urllib3's connection-object prefix."""
+    cause = _cause(exc)
+    text = str(cause)
+    if isinstance(cause, NewConnectionError) and "): " in text:
+        return text.split("): ", 1)[1]
+    return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
 
 
 def _media_type(content_type: str | None) -> str:
@@ -235,7 +272,8 @@ class Fetcher:
         self.settings = settings
         self._session = requests.Session()
         self._session.trust_env = False  # proxies from the environment would bypass the guard
-        self._session.max_redirects = settings.max_redirects
+        # redirects are followed by hand in _get; requests' own counter would raise
+        # TooManyRedirects on the first redirect when max_redirects is 0
         adapter = _GuardedAdapter(
             pool_connections=32, pool_maxsize=max(settings.workers, 4), max_retries=0
         )
@@ -270,8 +308,9 @@ class Fetcher:
 
     def get_html(self, url: str) -> FetchResult:
         """Fetch an article page (HTML only)."""
-        return self.get(url, accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.1",
-                        media_types=HTML_TYPES)  # fmt: skip
+        return self.get(
+            url, accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.1", media_types=HTML_TYPES
+        )
 
     def get_feed(self, url: str, validators: Validators | None = None) -> FetchResult:
         """Fetch a feed, conditionally when validators from the last fetch are given."""
@@ -328,14 +367,11 @@ class Fetcher:
             except requests.exceptions.InvalidURL as exc:
                 return attempt.done(FetchOutcome.INVALID_URL, str(exc))
             except (requests.exceptions.Timeout, TimeoutError) as exc:
-                return attempt.done(FetchOutcome.TIMEOUT, str(_cause(exc)))
+                return attempt.done(FetchOutcome.TIMEOUT, _describe(exc))
             except (requests.exceptions.RequestException, OSError, ValueError) as exc:
-                cause = _cause(exc)
-                if isinstance(cause, BlockedAddressError):
-                    return attempt.done(FetchOutcome.BLOCKED, str(cause).split(": ", 1)[-1])
-                return attempt.done(
-                    FetchOutcome.CONNECTION_ERROR, f"{type(cause).__name__}: {cause}"
-                )
+                blocked = isinstance(_cause(exc), BlockedAddressError)
+                outcome = FetchOutcome.BLOCKED if blocked else FetchOutcome.CONNECTION_ERROR
+                return attempt.done(outcome, _describe(exc))
             with response:
                 if response.is_redirect:
                     current = urljoin(current, response.headers.get("Location", ""))
@@ -377,10 +413,10 @@ class Fetcher:
                     return attempt.done(FetchOutcome.TOO_LARGE, f"body over {limit} bytes")
                 chunks.append(chunk)
         except Exception as exc:  # any failure while reading is this URL's outcome
-            cause = _cause(exc)
-            if "timed out" in str(cause).lower():
-                return attempt.done(FetchOutcome.TIMEOUT, str(cause))
-            return attempt.done(FetchOutcome.CONNECTION_ERROR, f"{type(cause).__name__}: {cause}")
+            reason = _describe(exc)
+            timed_out = "timed out" in reason.lower()
+            outcome = FetchOutcome.TIMEOUT if timed_out else FetchOutcome.CONNECTION_ERROR
+            return attempt.done(outcome, reason)
         validators = Validators(
             etag=response.headers.get("ETag"), last_modified=response.headers.get("Last-Modified")
         )

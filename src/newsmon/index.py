@@ -133,8 +133,9 @@ def ensure_indices(client: Elasticsearch, names: IndexNames, config_dir: str | P
         created.append(names.first_articles_index)
     if not client.indices.exists(index=names.feeds) and _create(client, names.feeds):
         created.append(names.feeds)
-    client.cluster.health(index=f"{names.articles},{names.feeds}", wait_for_status="yellow",
-                          timeout="30s")  # fmt: skip
+    client.cluster.health(
+        index=f"{names.articles},{names.feeds}", wait_for_status="yellow", timeout="30s"
+    )
     return InitReport(templates=versions, created=tuple(created))
 
 
@@ -192,8 +193,9 @@ class BulkReport:
     failed: dict[str, str] = field(default_factory=dict)  # id -> reason
 
     def counts(self) -> Counter[str]:
-        return Counter(indexed=len(self.ok), duplicate=len(self.conflicts),
-                       index_failed=len(self.failed))  # fmt: skip
+        return Counter(
+            indexed=len(self.ok), duplicate=len(self.conflicts), index_failed=len(self.failed)
+        )
 
 
 def _actions(

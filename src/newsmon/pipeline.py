@@ -197,8 +197,9 @@ def _fetch_article(
     result = fetcher.get_html(work.entry.url)
     page = None
     if result.ok:
-        page = extract_page(result.body, result.final_url or work.entry.url,
-                            content_type=result.content_type)  # fmt: skip
+        page = extract_page(
+            result.body, result.final_url or work.entry.url, content_type=result.content_type
+        )
     return work, result, page
 
 
@@ -247,10 +248,11 @@ def _fetch_feeds(
     workers = min(settings.fetch.workers, len(feeds))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="newsmon-feed") as pool:
         futures = [
-            pool.submit(fetch_feed, fetcher, feed,
-                        states[feed.id].validators if feed.id in states else None)
+            pool.submit(
+                fetch_feed, fetcher, feed, states[feed.id].validators if feed.id in states else None
+            )
             for feed in feeds
-        ]  # fmt: skip
+        ]
         for n, (feed, future) in enumerate(zip(feeds, futures, strict=True), start=1):
             result = future.result()
             results[feed.id] = result
@@ -322,8 +324,15 @@ def _fetch_and_index(
                 summary.articles["fallback"] += 1
                 reason = result.reason or "no article text found"
                 summary.problem(f"article {item.entry.url}: {result.outcome.value} ({reason})")
-            doc = build_article(item.entry.url, item.entry.canonical_url, page, entry=item.entry,
-                                feed=item.feed, fetched=result, attempts=item.attempts)  # fmt: skip
+            doc = build_article(
+                item.entry.url,
+                item.entry.canonical_url,
+                page,
+                entry=item.entry,
+                feed=item.feed,
+                fetched=result,
+                attempts=item.attempts,
+            )
             docs.append(("index" if item.replace else "create", item.doc_id, doc))
             if n % step == 0 or n == len(work):
                 progress(f"articles {n}/{len(work)} fetched")
@@ -334,8 +343,9 @@ def _fetch_and_index(
     summary.articles.update(report.counts())
     for doc_id, reason in report.failed.items():
         summary.problem(f"index {doc_id}: {reason}")
-    progress(f"indexed {len(report.ok)}, duplicates {len(report.conflicts)}, "
-             f"failed {len(report.failed)}")  # fmt: skip
+    progress(
+        f"indexed {len(report.ok)}, duplicates {len(report.conflicts)}, failed {len(report.failed)}"
+    )
     return set(report.ok) | set(report.conflicts)
 
 
