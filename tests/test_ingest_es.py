@@ -158,3 +158,30 @@ def test_broken_feed_and_pages_do_not_stop_the_others(
     states = {d["_id"]: d["_source"] for d in es.mget(index=names.feeds, ids=ids)["docs"]}
     assert states["unreachable"]["consecutive_failures"] == 1
     assert states["demo-feed1"]["consecutive_failures"] == 0
+
+
+def test_refused_documents_are_reported_and_their_feed_is_read_again(
+    es: Elasticsearch, settings: Settings, news_pages: list
+) -> None:
+    names = IndexNames(settings.index_prefix)
+    ensure_indices(es, names, settings.config_dir)
+    with DemoSite(news_pages[:5], feed_count=1) as site:
+        feeds = _feeds(site, settings)
+        es.indices.put_settings(
+            index=names.first_articles_index, settings={"index.blocks.write": True}
+        )
+        try:
+            refused = ingest(feeds, settings)
+        finally:
+            es.indices.put_settings(
+                index=names.first_articles_index, settings={"index.blocks.write": False}
+            )
+        state = es.get(index=names.feeds, id="demo-feed1")["_source"]
+        again = ingest(feeds, settings)
+
+    assert refused.articles["index_failed"] == 5 and refused.articles["indexed"] == 0
+    assert any("cluster_block_exception" in p for p in refused.problems)
+    assert state["etag"] is None  # validators not advanced: the items were not safely indexed
+    assert again.feeds["fetched"] == 1  # so the feed is read in full again, not a 304
+    assert again.articles["indexed"] == 5
+    assert _count(es, settings) == 5

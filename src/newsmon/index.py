@@ -192,6 +192,11 @@ class BulkReport:
     conflicts: list[str] = field(default_factory=list)  # already there (create): duplicates
     failed: dict[str, str] = field(default_factory=dict)  # id -> reason
 
+    def merge(self, other: BulkReport) -> None:
+        self.ok += other.ok
+        self.conflicts += other.conflicts
+        self.failed.update(other.failed)
+
     def counts(self) -> Counter[str]:
         return Counter(
             indexed=len(self.ok), duplicate=len(self.conflicts), index_failed=len(self.failed)

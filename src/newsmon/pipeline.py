@@ -25,6 +25,7 @@ from .extract import ExtractedPage, extract_page
 from .feeds import FeedEntry, FeedOutcome, FeedResult, fetch_feed
 from .fetch import Fetcher, FetchOutcome, FetchResult
 from .index import (
+    BulkReport,
     FeedState,
     IndexedState,
     IndexNames,
@@ -49,6 +50,7 @@ TRANSIENT = frozenset(
 )
 MAX_FETCH_ATTEMPTS = 3
 MAX_PROBLEMS = 50
+INDEX_BATCH = 100  # documents per bulk request: fetched work reaches the index as it goes
 
 
 def _quiet(message: str) -> None:
@@ -311,8 +313,18 @@ def _fetch_and_index(
     """Fetch, extract and index ``work``; returns the ids now in the index."""
     if not work:
         return set()
-    docs: list[tuple[str, str, dict[str, Any]]] = []
     step = max(1, len(work) // 10)
+    report = BulkReport()
+    batch: list[tuple[str, str, dict[str, Any]]] = []
+
+    def flush() -> None:
+        # indexed_at is stamped at write time: what alerting reads as "new since"
+        indexed_at = datetime.now(UTC).isoformat()
+        for _op, _id, doc in batch:
+            doc["indexed_at"] = indexed_at
+        report.merge(bulk_write(es, names.articles, batch))
+        batch.clear()
+
     with ThreadPoolExecutor(settings.fetch.workers, thread_name_prefix="newsmon-page") as pool:
         for n, (item, result, page) in enumerate(
             pool.map(lambda w: _fetch_article(fetcher, w), work), start=1
@@ -333,13 +345,12 @@ def _fetch_and_index(
                 fetched=result,
                 attempts=item.attempts,
             )
-            docs.append(("index" if item.replace else "create", item.doc_id, doc))
+            batch.append(("index" if item.replace else "create", item.doc_id, doc))
+            if len(batch) >= INDEX_BATCH:
+                flush()
             if n % step == 0 or n == len(work):
                 progress(f"articles {n}/{len(work)} fetched")
-    indexed_at = datetime.now(UTC).isoformat()
-    for _op, _id, doc in docs:
-        doc["indexed_at"] = indexed_at
-    report = bulk_write(es, names.articles, docs)
+    flush()
     summary.articles.update(report.counts())
     for doc_id, reason in report.failed.items():
         summary.problem(f"index {doc_id}: {reason}")
