@@ -185,3 +185,25 @@ def test_refused_documents_are_reported_and_their_feed_is_read_again(
     assert again.feeds["fetched"] == 1  # so the feed is read in full again, not a 304
     assert again.articles["indexed"] == 5
     assert _count(es, settings) == 5
+
+
+def test_seed_page_is_indexed_with_the_title_once_and_only_its_paragraphs(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    from .conftest import FIXTURES, SEED
+
+    html = (FIXTURES / "seed" / "bolnews-us-defence-secretary.html").read_bytes()
+    with DemoSite([], feed_count=0) as site:
+        url = site.add_page("/www.bolnews.com/pakistan/2021/08/us-defence-secretary/", html)
+        title = "US Defence secretary wants to improve Pak-US ties"
+        site.set_feed("bol", [(url + "?utm_source=rss", title, datetime(2021, 8, 11, tzinfo=UTC))])
+        site.feed_names.append("bol")
+        summary = ingest(_feeds(site, settings), settings)
+
+    assert summary.articles["indexed"] == 1
+    doc = es.get(index=IndexNames(settings.index_prefix).articles, id=url_id(canonical_url(url)))
+    src = doc["_source"]
+    assert src["canonical_url"] == canonical_url(url)  # the utm_source parameter is gone
+    assert src["title"] == title
+    assert src["text"] == (SEED / "expected-body.txt").read_text(encoding="utf-8").strip()
+    assert src["extraction"] == "full" and src["language"] == "en"

@@ -194,7 +194,8 @@ class DemoSite:
                 with site._lock:
                     site.requests[path] += 1
                     feed = site._feeds.get(path)
-                    page = site._routes.get(path)
+                    # like real sites, ignore query parameters a page does not use (utm_*…)
+                    page = site._routes.get(path) or site._routes.get(path.split("?", 1)[0])
                 if feed is not None:
                     body, etag, modified = feed
                     if self.headers.get("If-None-Match") == etag:
