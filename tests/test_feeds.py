@@ -443,3 +443,18 @@ def test_fetch_feed_blocked_without_allowlist(server: str) -> None:
     assert result.outcome is FeedOutcome.FETCH_FAILED
     assert result.fetch_outcome is FetchOutcome.BLOCKED
     assert _Handler.seen == []
+
+
+def test_a_parser_crash_is_this_feeds_outcome_not_the_runs(
+    server: str, fetcher: Fetcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _Handler.routes["/feed"] = (200, {"Content-Type": "application/rss+xml"}, RSS20)
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr("newsmon.feeds.feedparser.parse", crash)
+    result = fetch_feed(fetcher, _feed(server + "/feed"))
+    assert result.outcome is FeedOutcome.INVALID
+    assert result.reason == "parser failed: RecursionError: maximum recursion depth exceeded"
+    assert result.entries == ()

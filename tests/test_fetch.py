@@ -601,3 +601,15 @@ def test_fetcher_is_reusable_after_a_timeout(server: Server) -> None:
         result = fetcher.get_html(server.base + "/page")
     assert result.outcome is FetchOutcome.OK
     assert result.body == PAGE
+
+
+def test_an_unexpected_error_is_recorded_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    with Fetcher(FetchSettings()) as fetcher:
+        monkeypatch.setattr(fetcher._session, "get", crash)
+        result = fetcher.get_html("https://news.example/a")
+    assert result.outcome is FetchOutcome.ERROR
+    assert result.outcome.value == "internal_error"
+    assert result.reason == "RuntimeError: boom"

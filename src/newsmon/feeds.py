@@ -197,9 +197,13 @@ def fetch_feed(
         )
     if not result.ok:
         return FeedResult(outcome=FeedOutcome.FETCH_FAILED, reason=result.reason, **common)
-    entries, skipped, problem = parse_feed(
-        result.body, result.final_url or feed.url, content_type=result.content_type
-    )
+    try:
+        entries, skipped, problem = parse_feed(
+            result.body, result.final_url or feed.url, content_type=result.content_type
+        )
+    except Exception as exc:  # a parser crash on one feed must not stop the others
+        log.exception("feed %s: parser failed", feed.id)
+        entries, skipped, problem = [], 0, f"parser failed: {type(exc).__name__}: {exc}"[:300]
     if problem:
         return FeedResult(outcome=FeedOutcome.INVALID, reason=problem, **common)
     return FeedResult(

@@ -63,6 +63,7 @@ class FetchOutcome(StrEnum):
     CONNECTION_ERROR = "connection_error"
     TOO_MANY_REDIRECTS = "too_many_redirects"
     INVALID_URL = "invalid_url"
+    ERROR = "internal_error"  # a bug or a library crash on this input: logged with a traceback
 
 
 @dataclass(frozen=True)
@@ -333,6 +334,9 @@ class Fetcher:
         try:
             with self._polite(url):
                 return self._get(attempt, accept, media_types, validators)
+        except Exception as exc:  # one URL must never stop a run: record it, log the traceback
+            log.exception("unexpected error fetching %s", url)
+            return attempt.done(FetchOutcome.ERROR, f"{type(exc).__name__}: {exc}")
         finally:
             timer.cancel()
             _WATCH.reset(token)
