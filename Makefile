@@ -43,7 +43,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests dags plugins bench
-	$(BIN)/ruff format --check src dags
+	$(BIN)/ruff format --check src dags tests bench
 	$(BIN)/mypy
 
 es-up: $(STAMP)

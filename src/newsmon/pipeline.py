@@ -99,7 +99,8 @@ class RunSummary:
         lines = [f"run summary ({self.seconds:.1f}s)"]
         for title, counts in (("feeds", self.feeds), ("articles", self.articles)):
             lines.append(f"  {title}:")
-            lines.extend(f"    {name:<22}{counts[name]:>7}" for name in sorted(counts))
+            rows = [f"    {name:<22}{n:>7}" for name, n in sorted(counts.items()) if n]
+            lines.extend(rows or ["    (nothing)"])
         if self.problems:
             lines.append(f"  problems (first {len(self.problems)}):")
             lines.extend(f"    {p}" for p in self.problems)
