@@ -33,27 +33,32 @@ __all__ = [
     "indexed_states",
     "load_feed_states",
     "save_feed_states",
+    "template_names",
 ]
 
 log = logging.getLogger(__name__)
 
-TEMPLATES = ("articles", "feeds")
+ROLLED = ("articles",)  # indices behind a write alias (name-000001, name-000002, …)
 
 
 @dataclass(frozen=True)
 class IndexNames:
-    """Every index name is derived from one prefix, so test runs and tenants never collide."""
+    """Every index name is derived from one prefix, so test runs and tenants never collide.
+
+    ``config/elasticsearch/<name>.template.json`` defines index ``<prefix><name>``; names in
+    :data:`ROLLED` are aliases over ``<prefix><name>-NNNNNN`` backing indices.
+    """
 
     prefix: str
+
+    def index(self, name: str) -> str:
+        """The name to read and write ``name`` (an alias for rolled indices)."""
+        return f"{self.prefix}{name}"
 
     @property
     def articles(self) -> str:
         """The alias to read and write articles (write index: the newest backing index)."""
-        return f"{self.prefix}articles"
-
-    @property
-    def articles_pattern(self) -> str:
-        return f"{self.prefix}articles-*"
+        return self.index("articles")
 
     @property
     def first_articles_index(self) -> str:
@@ -61,13 +66,17 @@ class IndexNames:
 
     @property
     def feeds(self) -> str:
-        return f"{self.prefix}feeds"
+        return self.index("feeds")
+
+    @property
+    def stories(self) -> str:
+        return self.index("stories")
 
     def template(self, name: str) -> str:
         return f"{self.prefix}{name}"
 
     def pattern(self, name: str) -> str:
-        return self.articles_pattern if name == "articles" else self.feeds
+        return f"{self.index(name)}-*" if name in ROLLED else self.index(name)
 
 
 def connect(settings: Settings) -> Elasticsearch:
@@ -111,10 +120,23 @@ class InitReport:
     created: tuple[str, ...]  # indices created by this call
 
 
+def template_names(config_dir: str | Path) -> list[str]:
+    """The index templates in ``config_dir/elasticsearch``, articles first."""
+    found = sorted(
+        p.name.removesuffix(".template.json")
+        for p in (Path(config_dir) / "elasticsearch").glob("*.template.json")
+    )
+    if "articles" not in found:
+        raise ConfigError("no articles.template.json", file=str(Path(config_dir) / "elasticsearch"))
+    return sorted(found, key=lambda n: n != "articles")
+
+
 def ensure_indices(client: Elasticsearch, names: IndexNames, config_dir: str | Path) -> InitReport:
-    """Install the index templates and create the indices and the write alias. Idempotent."""
+    """Install every index template and create the indices and write aliases. Idempotent."""
     versions: dict[str, int] = {}
-    for name in TEMPLATES:
+    created: list[str] = []
+    templates = template_names(config_dir)
+    for name in templates:
         body = load_template(config_dir, name)
         client.indices.put_index_template(
             name=names.template(name),
@@ -125,16 +147,17 @@ def ensure_indices(client: Elasticsearch, names: IndexNames, config_dir: str | P
             meta=body.get("_meta"),
         )
         versions[name] = int(body["version"])
-    created: list[str] = []
-    alias = {names.articles: {"is_write_index": True}}
-    if not client.indices.exists_alias(name=names.articles) and _create(
-        client, names.first_articles_index, aliases=alias
-    ):
-        created.append(names.first_articles_index)
-    if not client.indices.exists(index=names.feeds) and _create(client, names.feeds):
-        created.append(names.feeds)
+    for name in templates:
+        target = names.index(name)
+        if name in ROLLED:
+            exists = client.indices.exists_alias(name=target)
+            first = f"{target}-000001"
+            if not exists and _create(client, first, aliases={target: {"is_write_index": True}}):
+                created.append(first)
+        elif not client.indices.exists(index=target) and _create(client, target):
+            created.append(target)
     client.cluster.health(
-        index=f"{names.articles},{names.feeds}", wait_for_status="yellow", timeout="30s"
+        index=",".join(names.index(n) for n in templates), wait_for_status="yellow", timeout="30s"
     )
     return InitReport(templates=versions, created=tuple(created))
 
