@@ -63,7 +63,7 @@ def test_extract_pretty_json_by_default() -> None:
     assert done.returncode == 0, done.stderr
     obj = json.loads(done.stdout)
     assert obj["url"] == "https://www.example.com/a/b?utm_source=x"
-    assert obj["canonical_url"] == "https://www.example.com/a/b"
+    assert obj["canonical_url"] == "https://example.com/a/b"  # www. and utm_source dropped
     assert done.stdout.count("\n") > 5  # indented
 
 

@@ -6,14 +6,20 @@ duplicate, so only parts that never identify an article are dropped (see docs/ur
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import posixpath
 import re
 import string
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-__all__ = ["InvalidURL", "canonical_url", "is_tracking_param", "url_id"]
+# tld (a dependency of trafilatura's courlan) ships the Public Suffix List and reads it from its
+# own package directory: no network access as long as that file is installed.
+from tld import get_tld
+from tld.exceptions import TldDomainNotFound
+
+__all__ = ["InvalidURL", "canonical_url", "is_tracking_param", "same_site", "url_id"]
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -72,7 +78,31 @@ TRACKING_PARAMS = frozenset(
         "guce_referrer",
         "guce_referrer_sig",
         "src_trk",
+        # added by Google's AMP cache/viewer (https://www-example-com.cdn.ampproject.org/...)
+        "usqp",
+        "amp_js_v",
+        "amp_gsa",
     }
+)
+
+# A leading label that only names a mobile/AMP/www variant of the same site. Dropped while what
+# remains is a registrable domain: m.bbc.co.uk -> bbc.co.uk, but m.co and www.co.uk stay.
+HOST_ALIASES = frozenset({"www", "m", "mobile", "amp"})
+
+# Query parameters that only switch a page to its AMP rendering, with the values that do so
+# (names and values compared case-insensitively). Other values (amp=0, amp=foo) are kept.
+_AMP_ON = frozenset({"", "1", "true", "y", "yes"})
+AMP_PARAMS: dict[str, frozenset[str]] = {
+    "amp": _AMP_ON,  # WordPress AMP plugin, Drupal, tribune.com.pk, thehill.com (?amp)
+    "_amp": _AMP_ON,  # latimes.com, washingtonexaminer.com
+    "hs_amp": _AMP_ON,  # HubSpot
+    "outputtype": frozenset({"amp"}),  # washingtonpost.com, Advance Local sites
+    "amp-content": frozenset({"amp"}),  # spokesman.com
+}
+
+# Directory index files: /news/index.html is /news (compared case-insensitively, as IIS does).
+INDEX_FILES = frozenset(
+    {"index.html", "index.htm", "index.shtml", "index.php", "default.asp", "default.aspx"}
 )
 
 _UNRESERVED = "-._~"
@@ -118,7 +148,7 @@ def _normalise_escape(match: re.Match[str]) -> str:
 
 def _normalise_path(path: str) -> str:
     # Decode percent-escapes of unreserved characters only, upper-case the rest, and resolve
-    # dot segments; a trailing slash is kept because some sites serve different pages for it.
+    # dot segments (normpath also drops the trailing slash: /news/story/ is /news/story).
     # Escaped reserved characters (%2F) and non-UTF-8 bytes (%E9) stay as they are: decoding
     # them would merge different paths. A bare '%' becomes %25 so a second pass cannot decode it.
     path = quote(path, safe="/:@!$&'()*+,;=" + _UNRESERVED + "%")
@@ -126,22 +156,87 @@ def _normalise_path(path: str) -> str:
     path = _PERCENT.sub(_normalise_escape, path)
     if not path:
         return "/"
-    trailing = path.endswith("/")
     resolved = posixpath.normpath(path)
     if resolved.startswith("//"):
         resolved = "/" + resolved.lstrip("/")
-    if trailing and resolved != "/":
-        resolved += "/"
-    return resolved
+    return _strip_path_variants(resolved)
 
 
-def canonical_url(url: str) -> str:
-    """Return the canonical form of an absolute http(s) URL.
+def _strip_path_variants(path: str) -> str:
+    """Drop what only selects a rendering of the same page: a trailing slash, a directory index
+    file, and the AMP markers real sites put at the start or the end of the path.
 
-    Lower-cases scheme and host (IDNA-encoded), drops default ports, userinfo, fragments and
-    tracking parameters, sorts the remaining query parameters (keeping repeated and blank ones)
-    and normalises percent-encoding and dot segments in the path.
+    ``amp`` in the middle of a path (/news/amp/world-1, /campaign/amp/x) is left alone: there
+    it may well be a section or a slug. Runs until nothing changes, so a second pass over the
+    result is a no-op (canonical_url is idempotent).
     """
+    segments = path.split("/")[1:]  # path is absolute and has no dot segments left
+    while segments:
+        last = segments[-1]
+        if last in ("", "amp") or last.lower() in INDEX_FILES:
+            segments.pop()  # /a/index.html is /a, /story/amp is /story ("" only from "/")
+        elif last.endswith(".amp.html") and last[: -len(".amp.html")] not in ("", ".", ".."):
+            segments[-1] = last[: -len(".amp.html")] + ".html"  # nytimes.com: x.amp.html
+        elif last.endswith(".amp") and last[: -len(".amp")] not in ("", ".", ".."):
+            segments[-1] = last[: -len(".amp")]  # foxnews.com, phys.org: story.amp
+        elif segments[0] in ("amp", ".amp"):
+            del segments[0]  # aljazeera.com, cnbc.com, space.com: /amp/news/...
+        elif segments[:2] == ["platform", "amp"] and len(segments) > 2:
+            del segments[:2]  # Vox Media (theverge.com, vox.com): /platform/amp/2019/...
+        else:
+            break
+    return "/" + "/".join(segments)
+
+
+def _unicode_label(label: str) -> str:
+    if label.startswith("xn--"):
+        try:
+            return label[4:].encode("ascii").decode("punycode")
+        except UnicodeError:
+            return label
+    return label
+
+
+@functools.lru_cache(maxsize=4096)
+def _suffix_labels(host: str) -> int | None:
+    """How many labels of ``host`` form its public suffix (co.uk: 2), None when unsure.
+
+    The Public Suffix List has its internationalised suffixes in Unicode, so the lookup is made
+    on the Unicode form of the labels. A TLD the list does not know counts as a one-label
+    suffix (the list's default rule "*"), as it does for browsers.
+    """
+    lookup = ".".join(_unicode_label(label) for label in host.split("."))
+    try:
+        suffix = get_tld(SplitResult("http", lookup, "/", "", ""))
+    except TldDomainNotFound:
+        return 1
+    except ValueError:
+        return None
+    return suffix.count(".") + 1 if isinstance(suffix, str) else None
+
+
+def _strip_host_aliases(host: str) -> str:
+    """Drop leading www./m./mobile./amp. labels while what remains is a registrable domain:
+    two labels at least and more than its public suffix (m.co, www.co.uk and www.github.io stay).
+    IP addresses and hosts whose last label is a number are never touched."""
+    labels = host.split(".")
+    if ":" in host or labels[-1].isdigit():
+        return host
+    while len(labels) > 2 and labels[0] in HOST_ALIASES:
+        rest = labels[1:]
+        suffix = _suffix_labels(".".join(rest))
+        if suffix is None or suffix >= len(rest):
+            break
+        labels = rest
+    return ".".join(labels)
+
+
+def _is_amp_switch(name: str, value: str) -> bool:
+    values = AMP_PARAMS.get(name.lower())
+    return values is not None and value.lower() in values
+
+
+def _canonical_parts(url: str) -> tuple[str, str, str, str]:
     text = url.strip()
     try:
         parts = urlsplit(text)
@@ -151,7 +246,7 @@ def canonical_url(url: str) -> str:
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
         raise InvalidURL(f"{url!r}: only http and https URLs are supported")
-    host = _normalise_host(parts.hostname or "")
+    host = _strip_host_aliases(_normalise_host(parts.hostname or ""))
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
     netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
@@ -159,10 +254,32 @@ def canonical_url(url: str) -> str:
         (k, v)
         # surrogateescape keeps non-UTF-8 bytes (?q=caf%E9) distinct instead of U+FFFD
         for k, v in parse_qsl(parts.query, keep_blank_values=True, errors="surrogateescape")
-        if not is_tracking_param(k)
+        if not is_tracking_param(k) and not _is_amp_switch(k, v)
     ]
     query = urlencode(sorted(params), doseq=True, quote_via=quote, errors="surrogateescape")
-    return urlunsplit((scheme, netloc, _normalise_path(parts.path), query, ""))
+    return scheme, netloc, _normalise_path(parts.path), query
+
+
+def canonical_url(url: str) -> str:
+    """Return the canonical form of an absolute http(s) URL.
+
+    Lower-cases scheme and host (IDNA-encoded) and drops its www./m./mobile./amp. alias label,
+    drops default ports, userinfo, fragments, tracking parameters and AMP switches, sorts the
+    remaining query parameters (keeping repeated and blank ones), normalises percent-encoding
+    and dot segments in the path and drops its trailing slash, index file and AMP markers.
+    """
+    scheme, netloc, path, query = _canonical_parts(url)
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def same_site(a: str, b: str) -> bool:
+    """Whether two URLs are on the same site: the same host once canonical (so www.x.com and
+    m.x.com are the same site as x.com) and the same port. The scheme does not matter. A URL
+    that is not an absolute http(s) URL is on no site: the answer is then False."""
+    try:
+        return _canonical_parts(a)[1] == _canonical_parts(b)[1]
+    except InvalidURL:
+        return False
 
 
 def url_id(canonical: str) -> str:
