@@ -1,0 +1,513 @@
+"""Site boilerplate lines, learned per domain from what has been indexed.
+
+A site repeats some lines under all its articles ("Read More News On", "Download The … App",
+newsletter and social prompts, "The Associated Press contributed to this report."). They are
+recognised by counting: every line of every article is recorded as a *sighting* (domain, line
+hash, article hash, day, content hash) in the ``lines`` index, which every worker shares, and a
+line is boilerplate for a domain once it has been seen in enough *different* articles of it.
+
+The rule (:class:`Rules`; defaults measured with ``bench/boilerplate_quality.py``, see
+``docs/boilerplate.md``): a line is removed from an article when it
+
+* is at most ``max_line_chars`` long (content paragraphs are longer, boilerplate lines are not),
+* was seen in at least ``min_articles`` different articles of the domain, counted both as
+  distinct titles (case-folded, digits masked) and as distinct contents (the article's longest
+  paragraph, or its whole text when it has no long one), so one article re-published at several
+  URLs, or updated under the same title or around the same main paragraph, counts once; and
+  articles that share a large part of this one's text (its other versions, whatever their
+  title) do not count at all,
+* on at least ``min_days`` different days (follow-ups of a story on one day repeat their
+  background sentence; a site's footer comes back every day),
+
+unless it reads as a heading of text that stays (a short line that is not a sentence, followed
+by a line that is kept: "Pros", "Conclusion", "Key takeaways"), and never when the removed lines
+would be more than ``max_removed_share`` of the article's text. A line seen in one article only
+is never removed. Only the first ``head_lines`` and last ``tail_lines`` lines of an article are
+looked at. Digits are not masked in line keys (measured: masking merges prices, table rows and
+phone numbers, i.e. content, far more often than "Updated 3 hours ago").
+
+The Elasticsearch store holds hashes only (no text): documents get a deterministic ``_id`` and
+are written with ``create``, so re-running a batch never counts twice; one search with
+aggregations answers a batch. :class:`MemoryLineStore` has the same semantics in memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import re
+import unicodedata
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Final, Protocol
+
+from elasticsearch import Elasticsearch
+
+from .index import IndexNames, bulk_write
+
+__all__ = [
+    "DEFAULT_RULES",
+    "ArticleText",
+    "Cleaned",
+    "ElasticsearchLineStore",
+    "LineStats",
+    "LineStore",
+    "MemoryLineStore",
+    "Rules",
+    "Sighting",
+    "article_key",
+    "clean_batch",
+    "content_keys",
+    "line_key",
+]
+
+log = logging.getLogger(__name__)
+
+SEPARATOR: Final = "\n\n"  # between paragraphs in newsmon.extract's text
+CONTENT_SIGNATURES: Final = 2  # MinHash signatures per article (fields content_1, content_2)
+SHINGLE_WORDS: Final = 4
+MAX_WORDS: Final = 5000  # of an article, for its signatures
+_PRIME: Final = (1 << 61) - 1
+_MINHASH: Final = ((0x5BD1E995, 0x1B873593), (0x2545F491, 0x4F6CDD1D))  # one (a, b) per signature
+SAMPLE_SIZE: Final = 16  # article keys returned per line (all of them when there are no more)
+MAX_KEYS_PER_SEARCH: Final = 3000  # lines per search: buckets = lines x (1 + SAMPLE_SIZE) < 65k
+
+
+@dataclass(frozen=True)
+class ArticleText:
+    """One article about to be indexed."""
+
+    doc_id: str
+    domain: str  # e.g. "bolnews.com" (the article document's ``domain``)
+    title: str | None
+    text: str  # paragraphs separated by "\n\n" (newsmon.extract's format)
+    day: date | None = None  # its publication day when known; None: today (UTC)
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    doc_id: str
+    text: str  # the domain's boilerplate lines removed (same "\n\n" format)
+    removed: int  # number of lines removed
+
+
+@dataclass(frozen=True)
+class Rules:
+    """When a repeated line is boilerplate (see the module docstring)."""
+
+    min_articles: int = 3
+    min_days: int = 3
+    max_line_chars: int = 100
+    head_lines: int = 50
+    tail_lines: int = 50
+    keep_headings: bool = True
+    heading_words: int = 8
+    version_share: float | None = 0.3  # None: do not discount other versions of an article
+    max_removed_share: float = 0.5
+    mask_digits: bool = False
+    count_titles: bool = True  # False: every document id is another article
+    count_contents: bool = True  # False: do not also require as many different contents
+
+
+DEFAULT_RULES: Final = Rules()
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """One line seen in one article of a domain."""
+
+    domain: str
+    line: str  # line_key()
+    article: str  # article_key()
+    day: date
+    contents: tuple[str, ...]  # content_keys(): copies and versions of one text share them
+
+
+@dataclass(frozen=True)
+class LineStats:
+    """What a store knows of one line of one domain."""
+
+    articles: int  # distinct article keys it was seen in
+    days: int  # distinct days of those sightings
+    contents: int  # distinct contents of those articles (the fewest over the signatures)
+    sample: Mapping[str, date]  # article key -> day; all of them when len(sample) == articles
+
+
+class LineStore(Protocol):
+    """Where line sightings live."""
+
+    def record(self, sightings: Sequence[Sighting]) -> None:
+        """Store sightings; one already stored (same domain, line, article) is not counted again."""
+        ...
+
+    def stats(self, domain_lines: Mapping[str, Collection[str]]) -> dict[str, dict[str, LineStats]]:
+        """domain -> line key -> stats, for the lines asked that were ever recorded."""
+        ...
+
+
+# --- keys -----------------------------------------------------------------------------------
+
+_WORD_RE: Final = re.compile(r"[^\W_]+")
+_DIGITS_RE: Final = re.compile(r"\d+")
+# a line ending in a full stop (not "..."), maybe inside closing quotes: a sentence
+_SENTENCE_END_RE: Final = re.compile("(?<![.])[.][\"'\u201d\u2019)]*$")
+
+
+def _digest(*parts: str) -> str:
+    raw = hashlib.blake2b("\x00".join(parts).encode("utf-8"), digest_size=12).digest()
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def _words(text: str, mask_digits: bool) -> str:
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    if mask_digits:
+        folded = _DIGITS_RE.sub("0", folded)
+    return " ".join(_WORD_RE.findall(folded))
+
+
+def line_key(line: str, *, mask_digits: bool = False) -> str | None:
+    """Stable key of a line: its case-folded words (punctuation and spacing ignored), hashed.
+    None for a line without letters or digits."""
+    words = _words(line, mask_digits)
+    return _digest("line", words) if words else None
+
+
+def article_key(item: ArticleText, *, by_title: bool = True) -> str:
+    """What counts as "one article": its title, case-folded, digits masked ("kills 5" and
+    "kills 12" are one story); the document id when there is no title."""
+    words = _words(item.title or "", mask_digits=True) if by_title else ""
+    return _digest("title", words) if words else _digest("id", item.doc_id)
+
+
+def _domain(value: str) -> str:
+    return value.strip().lower().removeprefix("www.")
+
+
+# --- stores ---------------------------------------------------------------------------------
+
+
+class MemoryLineStore:
+    """:class:`LineStore` in memory (benchmarks, unit tests): the same answers as Elasticsearch."""
+
+    def __init__(self, sample_size: int = SAMPLE_SIZE) -> None:
+        self._sample_size = sample_size
+        self._seen: dict[tuple[str, str], dict[str, tuple[date, tuple[str, ...]]]] = {}
+
+    def record(self, sightings: Sequence[Sighting]) -> None:
+        for s in sightings:
+            self._seen.setdefault((s.domain, s.line), {}).setdefault(s.article, (s.day, s.contents))
+
+    def stats(self, domain_lines: Mapping[str, Collection[str]]) -> dict[str, dict[str, LineStats]]:
+        found: dict[str, dict[str, LineStats]] = {}
+        for domain, keys in domain_lines.items():
+            for key in set(keys):
+                seen = self._seen.get((domain, key))
+                if not seen:
+                    continue
+                sample = {a: seen[a][0] for a in sorted(seen)[: self._sample_size]}
+                found.setdefault(domain, {})[key] = LineStats(
+                    articles=len(seen),
+                    days=len({day for day, _ in seen.values()}),
+                    contents=min(
+                        len({c[i] for _, c in seen.values()}) for i in range(CONTENT_SIGNATURES)
+                    ),
+                    sample=sample,
+                )
+        return found
+
+
+class ElasticsearchLineStore:
+    """:class:`LineStore` on the ``lines`` index, shared by every worker.
+
+    One document per (domain, line, article) with a deterministic ``_id``, written with
+    ``create``: a re-run or a racing worker finds it there (409) and nothing is counted twice.
+    Sightings are refreshed before the batch's search, so repeats inside one batch count.
+    """
+
+    def __init__(
+        self, es: Elasticsearch, names: IndexNames, *, sample_size: int = SAMPLE_SIZE
+    ) -> None:
+        self._es = es
+        self._index = names.index("lines")
+        self._sample_size = sample_size
+        self._checked = False
+
+    def _check(self) -> None:
+        # Without its template the index would be auto-created with a dynamic mapping.
+        if not self._checked:
+            if not self._es.indices.exists(index=self._index):
+                raise RuntimeError(f"index {self._index} is missing: run `newsmon es init`")
+            self._checked = True
+
+    def record(self, sightings: Sequence[Sighting]) -> None:
+        if not sightings:
+            return
+        self._check()
+        docs: dict[str, dict[str, Any]] = {}
+        for s in sightings:
+            docs.setdefault(
+                _digest("sighting", s.domain, s.line, s.article),
+                {
+                    "domain": s.domain,
+                    "line": s.line,
+                    "article": s.article,
+                    "day": s.day.isoformat(),
+                    **{f"content_{i + 1}": c for i, c in enumerate(s.contents)},
+                },
+            )
+        report = bulk_write(
+            self._es, self._index, (("create", k, v) for k, v in docs.items()), refresh=True
+        )
+        if report.failed:
+            # fewer sightings only means fewer removals
+            log.warning("%d line sightings not recorded", len(report.failed))
+
+    def stats(self, domain_lines: Mapping[str, Collection[str]]) -> dict[str, dict[str, LineStats]]:
+        pairs = [(d, k) for d, keys in sorted(domain_lines.items()) for k in sorted(set(keys))]
+        found: dict[str, dict[str, LineStats]] = {}
+        if not pairs:
+            return found
+        self._check()
+        for start in range(0, len(pairs), MAX_KEYS_PER_SEARCH):
+            self._search(pairs[start : start + MAX_KEYS_PER_SEARCH], found)
+        return found
+
+    def _search(
+        self, pairs: Sequence[tuple[str, str]], found: dict[str, dict[str, LineStats]]
+    ) -> None:
+        by_domain: dict[str, list[str]] = {}
+        for domain, key in pairs:
+            by_domain.setdefault(domain, []).append(key)
+        query = {
+            "bool": {
+                "should": [
+                    {"bool": {"filter": [{"term": {"domain": d}}, {"terms": {"line": keys}}]}}
+                    for d, keys in by_domain.items()
+                ],
+                "minimum_should_match": 1,
+            }
+        }
+        aggs = {
+            "domains": {
+                "terms": {"field": "domain", "size": len(by_domain)},
+                "aggs": {
+                    "lines": {
+                        "terms": {"field": "line", "size": max(map(len, by_domain.values()))},
+                        "aggs": {
+                            "days": {"cardinality": {"field": "day"}},
+                            **{
+                                f"content_{i}": {"cardinality": {"field": f"content_{i}"}}
+                                for i in range(1, CONTENT_SIGNATURES + 1)
+                            },
+                            "sample": {
+                                "terms": {"field": "article", "size": self._sample_size},
+                                "aggs": {"day": {"min": {"field": "day", "format": "strict_date"}}},
+                            },
+                        },
+                    }
+                },
+            }
+        }
+        response = self._es.search(
+            index=self._index, size=0, query=query, aggs=aggs, track_total_hits=False
+        )
+        for domain_bucket in response["aggregations"]["domains"]["buckets"]:
+            lines = found.setdefault(str(domain_bucket["key"]), {})
+            for bucket in domain_bucket["lines"]["buckets"]:
+                sample = {
+                    str(b["key"]): date.fromisoformat(b["day"]["value_as_string"])
+                    for b in bucket["sample"]["buckets"]
+                }
+                lines[str(bucket["key"])] = LineStats(
+                    articles=int(bucket["doc_count"]),
+                    days=int(bucket["days"]["value"]),
+                    contents=min(
+                        int(bucket[f"content_{i}"]["value"])
+                        for i in range(1, CONTENT_SIGNATURES + 1)
+                    ),
+                    sample=sample,
+                )
+
+
+# --- cleaning -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Article:
+    item: ArticleText
+    domain: str
+    key: str  # article_key
+    day: date
+    contents: tuple[str, ...]  # content_keys()
+    blocks: list[str]
+    lines: dict[int, str]  # block index -> line key (the looked-at lines that have one)
+
+
+def _prepare(item: ArticleText, rules: Rules, today: date) -> _Article:
+    domain = _domain(item.domain)
+    blocks = item.text.split(SEPARATOR) if item.text else []
+    n = len(blocks)
+    window = sorted(
+        set(range(min(rules.head_lines, n))) | set(range(max(0, n - rules.tail_lines), n))
+    )
+    lines: dict[int, str] = {}
+    if domain:
+        for i in window:
+            key = line_key(blocks[i], mask_digits=rules.mask_digits)
+            if key is not None:
+                lines[i] = key
+    key = article_key(item, by_title=rules.count_titles)
+    contents = content_keys(blocks, rules.max_line_chars)
+    return _Article(
+        item, domain, key, item.day or today, contents or (key,) * CONTENT_SIGNATURES, blocks, lines
+    )
+
+
+def content_keys(blocks: Sequence[str], long: int = 100) -> tuple[str, ...]:
+    """What copies and revised versions of an article share and other articles do not:
+    MinHash signatures of the word shingles (runs of ``SHINGLE_WORDS`` words) of its paragraphs
+    longer than ``long`` characters (two texts get the same signature with a probability equal
+    to the share of shingles they have in common). Short lines are left out: that is where a
+    site's boilerplate is, which all its articles share. A text without long paragraphs is
+    hashed whole. Empty for a text without words."""
+    text = "\n".join(b for b in blocks if len(b) > long)
+    words = _WORD_RE.findall(unicodedata.normalize("NFKC", text).casefold())[:MAX_WORDS]
+    if not words:
+        keys = [k for k in (line_key(b) for b in blocks) if k]
+        return (_digest("text", *keys),) * CONTENT_SIGNATURES if keys else ()
+    n = max(1, len(words) - SHINGLE_WORDS + 1)
+    hashes = {
+        int.from_bytes(
+            hashlib.blake2b(" ".join(words[i : i + SHINGLE_WORDS]).encode(), digest_size=8).digest()
+        )
+        for i in range(n)
+    }
+    return tuple(
+        _digest("minhash", str(min((a * h + b) % _PRIME for h in hashes)))
+        for a, b in _MINHASH[:CONTENT_SIGNATURES]
+    )
+
+
+def _sightings(articles: Sequence[_Article]) -> Iterator[Sighting]:
+    for a in articles:
+        for key in dict.fromkeys(a.lines.values()):
+            yield Sighting(a.domain, key, a.key, a.day, a.contents)
+
+
+def _complete(stats: LineStats) -> bool:
+    return len(stats.sample) >= stats.articles
+
+
+def _versions(a: _Article, stats: Mapping[str, LineStats], rules: Rules) -> set[str]:
+    """Other articles that contain at least ``version_share`` of this one's text: its
+    re-publications, updates and live-blog snapshots, whatever their title. Only lines whose
+    every sighting is known take part; each weighs its length divided by the number of articles
+    it was seen in, so a line many articles have (the footer) weighs little."""
+    if rules.version_share is None:
+        return set()
+    shared: dict[str, float] = {}
+    total = 0.0
+    for i, key in a.lines.items():
+        st = stats.get(key)
+        if st is None or not _complete(st):
+            continue
+        weight = len(a.blocks[i]) / st.articles
+        total += weight
+        for other in st.sample:
+            if other != a.key:
+                shared[other] = shared.get(other, 0.0) + weight
+    return {k for k, n in shared.items() if total and n >= rules.version_share * total}
+
+
+def _seen(a: _Article, st: LineStats, versions: set[str]) -> tuple[int, int]:
+    """(articles, days) a line was seen in, this article's other versions left out."""
+    if not _complete(st):  # widely repeated: assume this article and its versions are in it
+        return st.articles - len(versions), st.days
+    days = {k: d for k, d in st.sample.items() if k not in versions}
+    days.setdefault(a.key, a.day)
+    return len(days), len(set(days.values()))
+
+
+def _heading(line: str, rules: Rules) -> bool:
+    """A short line that is not a sentence: "Pros", "FAQs", "Why?", "| Day | Time |"."""
+    stripped = line.rstrip()
+    return (
+        not _SENTENCE_END_RE.search(stripped)
+        and len(_WORD_RE.findall(stripped)) <= rules.heading_words
+    )
+
+
+def _to_remove(a: _Article, stats: Mapping[str, LineStats], rules: Rules) -> list[int]:
+    versions = _versions(a, stats, rules)
+    removable: set[int] = set()
+    for i, key in a.lines.items():
+        st = stats.get(key)
+        if st is None or len(a.blocks[i]) > rules.max_line_chars:
+            continue
+        articles, days = _seen(a, st, versions)
+        contents = st.contents if rules.count_contents else rules.min_articles
+        if (
+            articles >= rules.min_articles
+            and contents >= rules.min_articles
+            and days >= rules.min_days
+        ):
+            removable.add(i)
+    if rules.keep_headings:
+        # a repeated heading of text that stays is part of the article ("Pros", "Conclusion")
+        for i in sorted(removable, reverse=True):
+            nxt = i + 1
+            if nxt < len(a.blocks) and nxt not in removable and _heading(a.blocks[i], rules):
+                removable.discard(i)
+    removed_chars = sum(len(a.blocks[i]) for i in removable)
+    if removed_chars > rules.max_removed_share * sum(map(len, a.blocks)):
+        log.debug(
+            "boilerplate: %s keeps its %d repeated lines (%d of %d characters)",
+            a.item.doc_id,
+            len(removable),
+            removed_chars,
+            sum(map(len, a.blocks)),
+        )
+        return []
+    return sorted(removable)
+
+
+def clean_batch(
+    store: LineStore, items: Sequence[ArticleText], rules: Rules = DEFAULT_RULES
+) -> list[Cleaned]:
+    """Record the batch's lines (so repeats inside the batch count), then remove from each
+    article the lines that are boilerplate for its domain. Results are in ``items``' order.
+
+    Raises when the store is unreachable; a sighting that could not be stored only means
+    fewer removals.
+    """
+    today = datetime.now(UTC).date()
+    articles = [_prepare(item, rules, today) for item in items]
+    store.record(list(_sightings(articles)))
+    wanted: dict[str, set[str]] = {}
+    for a in articles:
+        if a.lines:
+            wanted.setdefault(a.domain, set()).update(a.lines.values())
+    known = store.stats(wanted) if wanted else {}
+    results: list[Cleaned] = []
+    total = 0
+    for a in articles:
+        remove = _to_remove(a, known.get(a.domain, {}), rules) if a.lines else []
+        if not remove:
+            results.append(Cleaned(a.item.doc_id, a.item.text, 0))
+            continue
+        gone = set(remove)
+        for i in remove:
+            log.debug("boilerplate: %s (%s) drops %r", a.item.doc_id, a.domain, a.blocks[i][:100])
+        text = SEPARATOR.join(b for i, b in enumerate(a.blocks) if i not in gone)
+        results.append(Cleaned(a.item.doc_id, text, len(gone)))
+        total += len(gone)
+    if total:
+        log.info(
+            "boilerplate: %d lines removed from %d of %d articles",
+            total,
+            sum(1 for r in results if r.removed),
+            len(results),
+        )
+    return results
