@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from newsmon.config import Settings
+    from newsmon.mail import SmtpSettings
 
 ES_CONN_ID = os.environ.get("NEWSMON_ES_CONN_ID", "newsmon_es")
+SMTP_CONN_ID = os.environ.get("NEWSMON_SMTP_CONN_ID", "newsmon_smtp")
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
 
@@ -41,4 +43,46 @@ def newsmon_settings() -> Settings:
         es_api_key=extra.get("api_key") or None,
         es_ca_certs=extra.get("ca_certs") or settings.es_ca_certs,
         es_verify_certs=bool(extra.get("verify_certs", settings.es_verify_certs)),
+    )
+
+
+def smtp_settings() -> SmtpSettings:
+    """SMTP from the ``newsmon_smtp`` Connection, read as the smtp provider reads its own.
+
+    Host, port, login and password; in extra ``from_email``, ``timeout``, and ``disable_ssl`` /
+    ``disable_tls`` (both default false: implicit TLS, as the provider does). Without the
+    Connection, the ``NEWSMON_SMTP_*`` environment decides.
+    """
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from newsmon.mail import DEFAULT_PORTS, SmtpSettings
+
+    try:
+        conn = BaseHook.get_connection(SMTP_CONN_ID)
+    except AirflowNotFoundException:
+        return SmtpSettings.from_env()
+    extra = conn.extra_dejson
+
+    def flag(name: str) -> bool:
+        value = extra.get(name, False)
+        return (
+            value.strip().lower() in ("1", "true", "yes", "on")
+            if isinstance(value, str)
+            else bool(value)
+        )
+
+    security = (
+        "ssl" if not flag("disable_ssl") else "starttls" if not flag("disable_tls") else "none"
+    )
+    return SmtpSettings(
+        host=conn.host or SmtpSettings.host,
+        port=int(conn.port or DEFAULT_PORTS[security]),
+        username=conn.login or None,
+        password=conn.password or None,
+        security=security,
+        sender=extra.get("from_email")
+        or os.environ.get("NEWSMON_SMTP_FROM", "").strip()
+        or SmtpSettings.sender,
+        timeout=float(extra.get("timeout") or 30),
     )

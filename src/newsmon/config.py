@@ -12,7 +12,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -22,8 +23,12 @@ __all__ = [
     "FeedConfig",
     "FetchSettings",
     "Settings",
+    "check_unique_ids",
     "load_feeds",
+    "load_yaml_model",
     "parse_feeds",
+    "read_config_file",
+    "yaml_line",
 ]
 
 USER_AGENT = "newsmon/0.1 (+https://github.com/newsmon/newsmon; news monitoring)"
@@ -104,16 +109,22 @@ def _node_at(root: yaml.Node | None, loc: Sequence[int | str]) -> yaml.Node | No
     return node
 
 
-def _field_name(loc: Sequence[int | str], data: Any) -> str:
+def yaml_line(root: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
+    """The line (1-based) of the YAML node at ``loc``, or of its deepest existing parent."""
+    node = _node_at(root, loc)
+    return node.start_mark.line + 1 if node is not None else None
+
+
+def _field_name(loc: Sequence[int | str], data: Any, list_key: str = "feeds") -> str:
     parts: list[str] = []
     for key in loc:
         if isinstance(key, int):
-            feed_id = None
-            if isinstance(data, dict) and isinstance(data.get("feeds"), list):
-                items = data["feeds"]
+            item_id = None
+            if isinstance(data, dict) and isinstance(data.get(list_key), list):
+                items = data[list_key]
                 if key < len(items) and isinstance(items[key], dict):
-                    feed_id = items[key].get("id")
-            parts.append(f"[{key}]" + (f" (id {feed_id!r})" if feed_id else ""))
+                    item_id = items[key].get("id")
+            parts.append(f"[{key}]" + (f" (id {item_id!r})" if item_id else ""))
         else:
             parts.append(("." if parts else "") + key)
     return "".join(parts)
@@ -142,8 +153,40 @@ def _duplicate_key(root: yaml.Node | None) -> tuple[yaml.Node, str] | None:
     return None
 
 
-def parse_feeds(text: str, source: str = "<feeds>") -> list[FeedConfig]:
-    """Parse and validate a feeds YAML document."""
+def _unwrap(annotation: Any) -> Any:
+    """``X`` from ``Annotated[X, …]`` and ``X | None``."""
+    while get_origin(annotation) in (Annotated, Union, UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        annotation = args[0] if args else None
+    return annotation
+
+
+def _model_at(model: type[BaseModel], loc: Sequence[int | str]) -> type[BaseModel] | None:
+    """The pydantic model that holds the field at ``loc`` (for "unknown field" messages)."""
+    current: Any = model
+    for key in loc:
+        current = _unwrap(current)
+        if isinstance(key, int):
+            items = get_args(current)  # list[X] or tuple[X, ...]
+            current = items[0] if items else None
+        elif isinstance(current, type) and issubclass(current, BaseModel):
+            info = current.model_fields.get(key)
+            current = info.annotation if info is not None else None
+        else:
+            return None
+    current = _unwrap(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_yaml_model(text: str, source: str, model: type[M], list_key: str) -> tuple[M, yaml.Node]:
+    """Parse a YAML document into ``model`` (whose items live under ``list_key``).
+
+    Every mistake raises a :class:`ConfigError` naming the file, the line and the field —
+    shared by the feed list and the alert rules.
+    """
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -153,8 +196,8 @@ def parse_feeds(text: str, source: str = "<feeds>") -> list[FeedConfig]:
         raise ConfigError(f"invalid YAML: {exc.problem or exc}", file=source, line=line) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", file=source) from exc
-    if data is None:
-        raise ConfigError("the file is empty; expected a 'feeds:' list", file=source)
+    if data is None or root is None:
+        raise ConfigError(f"the file is empty; expected a '{list_key}:' list", file=source)
     duplicate = _duplicate_key(root)
     if duplicate is not None:
         key, where = duplicate
@@ -165,44 +208,63 @@ def parse_feeds(text: str, source: str = "<feeds>") -> list[FeedConfig]:
             field=where,
         )
     try:
-        parsed = _FeedsFile.model_validate(data)
+        parsed = model.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = [k for k in err["loc"] if isinstance(k, (int, str))]
-        node = _node_at(root, loc)
-        line = node.start_mark.line + 1 if node is not None else None
         message = err["msg"]
         if err["type"] == "extra_forbidden":
-            model = FeedConfig if len(loc) > 1 else _FeedsFile
-            message = "unknown field (allowed: " + ", ".join(model.model_fields) + ")"
+            owner = _model_at(model, loc[:-1]) or model
+            message = "unknown field (allowed: " + ", ".join(owner.model_fields) + ")"
         more = len(exc.errors()) - 1
         if more:
             message += f" (and {more} more problem{'s' if more > 1 else ''})"
-        raise ConfigError(message, file=source, line=line, field=_field_name(loc, data)) from exc
+        raise ConfigError(
+            message,
+            file=source,
+            line=yaml_line(root, loc),
+            field=_field_name(loc, data, list_key),
+        ) from exc
+    return parsed, root
+
+
+def check_unique_ids(
+    ids: Sequence[str], root: yaml.Node, source: str, list_key: str, what: str
+) -> None:
+    """Refuse an id used twice in the ``list_key`` list, pointing at the second use."""
     seen: dict[str, int] = {}
-    for index, feed in enumerate(parsed.feeds):
-        if feed.id in seen:
-            node = _node_at(root, ["feeds", index, "id"])
+    for index, item_id in enumerate(ids):
+        if item_id in seen:
             raise ConfigError(
-                f"duplicate feed id {feed.id!r} (first used by feeds[{seen[feed.id]}])",
+                f"duplicate {what} id {item_id!r} (first used by {list_key}[{seen[item_id]}])",
                 file=source,
-                line=node.start_mark.line + 1 if node is not None else None,
-                field=f"feeds[{index}].id",
+                line=yaml_line(root, [list_key, index, "id"]),
+                field=f"{list_key}[{index}].id",
             )
-        seen[feed.id] = index
+        seen[item_id] = index
+
+
+def read_config_file(path: str | os.PathLike[str], what: str) -> str:
+    """The text of a config file; a missing or undecodable file is a :class:`ConfigError`."""
+    source = os.fspath(path)
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what}: {exc.strerror or exc}", file=source) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text: {exc.reason}", file=source) from exc
+
+
+def parse_feeds(text: str, source: str = "<feeds>") -> list[FeedConfig]:
+    """Parse and validate a feeds YAML document."""
+    parsed, root = load_yaml_model(text, source, _FeedsFile, "feeds")
+    check_unique_ids([f.id for f in parsed.feeds], root, source, "feeds", "feed")
     return parsed.feeds
 
 
 def load_feeds(path: str | os.PathLike[str]) -> list[FeedConfig]:
     """Load and validate the feed list in ``path``."""
-    source = os.fspath(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read feeds file: {exc.strerror or exc}", file=source) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text: {exc.reason}", file=source) from exc
-    return parse_feeds(text, source)
+    return parse_feeds(read_config_file(path, "feeds file"), os.fspath(path))
 
 
 # --- settings from the environment --------------------------------------------------------------

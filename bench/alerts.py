@@ -1,0 +1,200 @@
+"""Alert evaluation speed: N rules over 1,000 newly indexed articles on the local node.
+
+Articles are made from the hand-marked texts of ../shared/data/news-pages (paragraphs of real
+articles recombined, real titles, outlets and dates); older articles sit outside the window, as
+in a real index. Rules are a realistic mix of terms, phrases, NOT, wildcards, proximity, fielded
+terms and filters (feeds, languages, domains), built from words that occur in the texts.
+What is timed is ``newsmon.alerts.decide``: the windows, the ``_msearch`` matching, the
+highlighting of new matches and the ledger writes. The last line is
+``rules=… articles=… seconds=…``.
+
+    .venv/bin/python bench/alerts.py --rules 100 1000 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import random
+import re
+import sys
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from newsmon.alerts import AlertRule, AlertSettings, RuleFilters, decide
+from newsmon.config import Settings
+from newsmon.index import IndexNames, bulk_write, connect, ensure_indices
+
+REPO = Path(__file__).resolve().parents[1]
+PAGES = REPO.parent / "shared" / "data" / "news-pages"
+WCXB = REPO.parent / "shared" / "data" / "wcxb-articles"
+FEEDS = [f"feed{n}" for n in range(16)]
+_STOP_WORDS = (
+    "the a an and or not of to in on for with by at from as is was were be been are it its this"
+    " that these those he she they we you i his her their our your but if so than then there"
+    " which who whom what when where why how all any each other some such no nor only own same"
+    " too very can will just should now also into over after before about more most has have"
+    " had do does did said says one two new would could may might us"
+)
+STOP = set(_STOP_WORDS.split())
+
+
+def _texts() -> list[tuple[str, str, str]]:
+    """(url, title, text) of every hand-marked article of the shared data sets (~900)."""
+    out = []
+    truth = json.loads((PAGES / "ground-truth.json").read_text("utf-8"))
+    for value in truth.values():
+        text = value["articleBody"].strip()
+        out.append((value["url"], text.split("\n", 1)[0][:150], text))
+    for path in sorted((WCXB / "ground-truth").glob("*.json")):
+        value = json.loads(path.read_text("utf-8"))
+        gt = value["ground_truth"]
+        text = (gt.get("main_content") or "").strip()
+        out.append((value.get("url") or "", (gt.get("title") or text[:100]).strip(), text))
+    return [t for t in out if len(t[2]) > 200]
+
+
+def _articles(count: int, rng: random.Random, now: datetime, *, old: bool) -> list[dict]:
+    """``count`` articles: every real text once, then syndicated copies (same text, another
+    outlet, the same story id) to make up the number."""
+    texts = _texts()
+    docs = []
+    for n in range(count):
+        url, title, text = texts[n % len(texts)]
+        domain = (urlsplit(url).hostname or "x").removeprefix("www.")
+        if n >= len(texts):
+            domain = f"outlet{rng.randrange(40)}.example"
+        indexed = now - (timedelta(days=3) if old else timedelta(seconds=rng.uniform(1, 600)))
+        docs.append(
+            {
+                "url": f"https://{domain}/{n}/{urlsplit(url).path.strip('/')}",
+                "canonical_url": f"https://{domain}/{n}/{uuid.uuid4().hex[:8]}",
+                "domain": domain,
+                "site_name": domain,
+                "title": title,
+                "text": text,
+                "published_at": (indexed - timedelta(hours=rng.uniform(0, 48))).isoformat(),
+                "indexed_at": indexed.isoformat(),
+                "language": "en" if rng.random() < 0.9 else "fr",
+                "feed_id": rng.choice(FEEDS),
+                "tags": ["bench"],
+                "extraction": "full",
+                "story_id": f"{'old' if old else 'new'}-{n % len(texts)}",
+            }
+        )
+    return docs
+
+
+def _vocabulary(docs: list[dict]) -> tuple[list[str], list[str], list[str]]:
+    """Mid-frequency words, bigrams and capitalised names of the texts (what people alert on)."""
+    df: Counter[str] = Counter()
+    bigrams: Counter[str] = Counter()
+    names: Counter[str] = Counter()
+    for doc in docs:
+        words = re.findall(r"\b[A-Za-z]{3,}\b", doc["text"])
+        df.update({w.lower() for w in words})
+        names.update({w for w in words if w[0].isupper() and w.lower() not in STOP})
+        pairs = itertools.pairwise(words)
+        bigrams.update({f"{a} {b}".lower() for a, b in pairs if not {a.lower(), b.lower()} & STOP})
+    n = len(docs)
+    terms = [w for w, c in df.items() if 0.002 * n <= c <= 0.05 * n and w not in STOP]
+    phrases = [p for p, c in bigrams.items() if 0.002 * n <= c <= 0.02 * n]
+    people = [w for w, c in names.items() if 0.002 * n <= c and df[w.lower()] <= 0.01 * n]
+    return sorted(terms), sorted(phrases), sorted(people)
+
+
+def _rules(count: int, rng: random.Random, docs: list[dict]) -> list[AlertRule]:
+    terms, phrases, people = _vocabulary(docs)
+    domains = sorted({d["domain"] for d in docs})
+    rules = []
+    for n in range(count):
+        t = lambda: rng.choice(terms)  # noqa: E731
+        kind = rng.random()
+        if kind < 0.30:
+            query = f"{t()} AND {t()}"
+        elif kind < 0.45:
+            query = " OR ".join(rng.choice(people) for _ in range(rng.randint(2, 3)))
+        elif kind < 0.65:
+            query = f'"{rng.choice(phrases)}"' + (f" AND {t()}" if rng.random() < 0.5 else "")
+        elif kind < 0.78:
+            query = f"({t()} OR {t()}) AND {rng.choice(people)} NOT {t()}"
+        elif kind < 0.86:
+            query = f"{t()[:5]}* AND {t()}"
+        elif kind < 0.93:
+            a, b = rng.choice(phrases).split()
+            query = f'"{a} {b}"~5'
+        else:
+            query = f"title:{t()} OR {rng.choice(people)}"
+        filters = RuleFilters(
+            languages=("en",) if rng.random() < 0.3 else (),
+            feeds=tuple(rng.sample(FEEDS, 3)) if rng.random() < 0.2 else (),
+            domains=(rng.choice(domains),) if rng.random() < 0.1 else (),
+        )
+        rules.append(
+            AlertRule(
+                id=f"r{n:05d}",
+                name=f"bench rule {n}",
+                query=query,
+                filters=filters,
+                recipients=(f"desk{n % 50}@example.org",),
+            )
+        )
+    return rules
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rules", type=int, nargs="+", default=[100, 1000, 10000])
+    parser.add_argument("--articles", type=int, default=1000, help="new articles (default 1000)")
+    parser.add_argument("--old", type=int, default=2000, help="older articles, outside the window")
+    parser.add_argument("--seed", type=int, default=4)
+    parser.add_argument("--keep", action="store_true", help="keep the bench indices")
+    args = parser.parse_args()
+
+    settings = Settings.from_env()
+    es = connect(settings)
+    rng = random.Random(args.seed)
+    now = datetime.now(UTC)
+    for count in args.rules:
+        prefix = f"bench-alerts-{uuid.uuid4().hex[:6]}-"
+        names = IndexNames(prefix)
+        try:
+            ensure_indices(es, names, settings.config_dir)
+            old = _articles(args.old, rng, now, old=True)
+            new = _articles(args.articles, rng, now, old=False)
+            report = bulk_write(
+                es, names.articles, (("create", uuid.uuid4().hex, d) for d in old + new)
+            )
+            assert not report.failed, list(report.failed.items())[:3]
+            es.indices.refresh(index=names.articles)
+            rules = _rules(count, rng, new)
+            alert_settings = AlertSettings(lag=timedelta(0), first_lookback=timedelta(hours=1))
+            started = time.perf_counter()
+            result = decide(es, names, rules, alert_settings, now=now + timedelta(seconds=1))
+            seconds = time.perf_counter() - started
+            c = result.counts
+            phases = ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items())
+            print(
+                f"  {count} rules: {c['matches']} matching (rule, article) pairs,"
+                f" {c['stories_decided']} (rule, story) decisions; {phases}",
+                file=sys.stderr,
+            )
+            assert not result.problems, result.problems[:3]
+            print(f"rules={count} articles={args.articles} seconds={seconds:.2f}", flush=True)
+        finally:
+            if not args.keep:
+                for index in es.indices.get(index=f"{prefix}*", expand_wildcards="all"):
+                    es.indices.delete(index=index)
+                found = es.indices.get_index_template(name=f"{prefix}*")
+                for template in found.get("index_templates", []):
+                    es.indices.delete_index_template(name=template["name"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
