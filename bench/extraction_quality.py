@@ -5,6 +5,7 @@ Usage::
 
     python bench/extraction_quality.py [--news-pages DIR] [--wcxb DIR] [--limit N] [--compare]
                                        [--jobs N] [--details FILE.jsonl]
+                                       [--title-failures FILE.jsonl]
 
 Data sets (see their READMEs):
 
@@ -49,6 +50,10 @@ a page where extraction returned None counts as wrong):
   a missing, extra or different name is wrong.
 * date: the extracted ``published_at`` as ISO date (``YYYY-MM-DD``, in the page's own
   time zone) starts with the ground-truth ``publish_date`` (a few give only ``YYYY-MM``).
+
+``--title-failures FILE`` writes one JSON line per WCXB page whose title is wrong: the
+ground truth, newsmon's title and the candidates it chose from (og:title, twitter:title,
+JSON-LD headline, <title>, the <h1>s with where they are, the site names the page gives).
 
 Output: progress on stderr, a table on stdout, and as the last line a machine-readable
 summary of newsmon's scores, e.g.
@@ -223,8 +228,34 @@ LABELS = {
 }
 
 
-def score_page(job: tuple[Page, list[str]]) -> dict[str, Any]:
-    page, extractor_names = job
+def title_candidates(html: bytes, url: str) -> dict[str, Any]:
+    """What the page offers as its title (newsmon's own reading of it), for failure analysis."""
+    from newsmon.extract import _page_meta, _parse, decode_html
+
+    tree = _parse(decode_html(html))
+    if tree is None:
+        return {}
+    meta = _page_meta(tree)
+    return {
+        "og_title": meta.og_title,
+        "twitter_title": meta.twitter_title,
+        "jsonld_headline": meta.jsonld_headline,
+        "html_title": meta.html_title,
+        "h1": [
+            {
+                "text": h.text,
+                "in_article": h.in_article,
+                "in_page_header": h.in_page_header,
+                "in_chrome": h.in_chrome,
+            }
+            for h in meta.headings
+        ],
+        "site_names": list(meta.site_names),
+    }
+
+
+def score_page(job: tuple[Page, list[str], bool]) -> dict[str, Any]:
+    page, extractor_names, want_title_candidates = job
     with gzip.open(page.path, "rb") as fh:
         html = fh.read()
     result: dict[str, Any] = {"dataset": page.dataset, "id": page.page_id, "url": page.url}
@@ -257,6 +288,13 @@ def score_page(job: tuple[Page, list[str]]) -> dict[str, Any]:
                 row["date_ok"] = date_ok(out.get("date"), page.date)
         result[name] = row
     result["skip"] = not tokens(page.body)
+    newsmon_row = result.get("newsmon", {})
+    if want_title_candidates and newsmon_row.get("title_ok") is False:
+        result["title_candidates"] = {
+            "truth": page.title,
+            "newsmon": newsmon_row.get("title"),
+            **title_candidates(html, page.url),
+        }
     return result
 
 
@@ -306,8 +344,10 @@ def _fmt_rate(value: tuple[float, int] | None) -> str:
     return "-" if value is None else f"{value[0]:.3f}"
 
 
-def iter_results(pages: list[Page], names: list[str], jobs: int) -> Iterator[dict[str, Any]]:
-    work = [(page, names) for page in pages]
+def iter_results(
+    pages: list[Page], names: list[str], jobs: int, title_candidates: bool = False
+) -> Iterator[dict[str, Any]]:
+    work = [(page, names, title_candidates) for page in pages]
     if jobs <= 1:
         yield from map(score_page, work)
         return
@@ -329,6 +369,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--details", type=Path, default=None, help="write per-page rows (JSON lines)"
     )
+    parser.add_argument(
+        "--title-failures",
+        type=Path,
+        default=None,
+        help="write WCXB pages with a wrong title and their title candidates (JSON lines)",
+    )
     args = parser.parse_args(argv)
 
     names = ["newsmon"] + (
@@ -344,12 +390,14 @@ def main(argv: list[str] | None = None) -> int:
 
     totals: dict[tuple[str, str], Totals] = {}
     details = args.details.open("w", encoding="utf-8") if args.details else None
+    failures = args.title_failures.open("w", encoding="utf-8") if args.title_failures else None
     started = time.perf_counter()
     try:
         for set_name, pages in sets:
             if args.limit is not None:
                 pages = pages[: args.limit]
-            for done, result in enumerate(iter_results(pages, names, args.jobs), 1):
+            results = iter_results(pages, names, args.jobs, failures is not None)
+            for done, result in enumerate(results, 1):
                 for name in names:
                     totals.setdefault((set_name, name), Totals()).add(result[name], result["skip"])
                     if result[name]["error"]:
@@ -359,6 +407,9 @@ def main(argv: list[str] | None = None) -> int:
                         )
                 if details is not None:
                     details.write(json.dumps(result, ensure_ascii=False) + "\n")
+                if failures is not None and "title_candidates" in result:
+                    row = {"id": result["id"], "url": result["url"], **result["title_candidates"]}
+                    failures.write(json.dumps(row, ensure_ascii=False) + "\n")
                 if done % 25 == 0 or done == len(pages):
                     f1 = totals[(set_name, "newsmon")].mean("f1")
                     print(
@@ -368,8 +419,9 @@ def main(argv: list[str] | None = None) -> int:
                         flush=True,
                     )
     finally:
-        if details is not None:
-            details.close()
+        for fh in (details, failures):
+            if fh is not None:
+                fh.close()
 
     print("Extraction quality: word-level bag-of-words P/R/F1 per page, macro-averaged over pages")
     print("(title = exact match after whitespace normalisation; author, date = accuracy where")
