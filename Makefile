@@ -33,8 +33,9 @@ demo: $(STAMP)
 	@$(ES_ENV); \
 	feeds=$$(mktemp --suffix=.yaml); \
 	$(BIN)/newsmon demo-site --pages $(PAGES) --port $(DEMO_PORT) --write-feeds $$feeds > /dev/null & site=$$!; \
-	trap "kill $$site" EXIT; \
-	for i in $$(seq 50); do [ -s $$feeds ] && break; sleep 0.1; done; \
+	trap "kill $$site 2>/dev/null; wait $$site 2>/dev/null" EXIT; \
+	for i in $$(seq 100); do [ -s $$feeds ] && break; sleep 0.1; done; \
+	[ -s $$feeds ] || { echo "the demo site did not start (port $(DEMO_PORT) in use?)" >&2; exit 1; }; \
 	NEWSMON_FETCH_ALLOW=127.0.0.1/32 $(BIN)/newsmon run --feeds $$feeds
 
 ## test: the whole suite, on a real Elasticsearch node
