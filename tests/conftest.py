@@ -63,7 +63,7 @@ def es(es_url: str) -> Iterator[Elasticsearch]:
     indices = client.indices.get(index=f"{RUN_PREFIX}*", expand_wildcards="all")
     for name in indices:
         client.indices.delete(index=name)
-    templates = client.indices.get_index_template(name=f"{RUN_PREFIX}*")
+    templates = client.options(ignore_status=404).indices.get_index_template(name=f"{RUN_PREFIX}*")
     for template in templates.get("index_templates", []):
         client.indices.delete_index_template(name=template["name"])
     client.close()
@@ -78,7 +78,7 @@ def settings(es_url: str, es: Elasticsearch, tmp_path: Path) -> Settings:
         config_dir=str(REPO / "config"),
         feeds_file=str(tmp_path / "feeds.yaml"),
         fetch=FetchSettings(
-            allow_networks=(ip_network("127.0.0.1/32"),),
+            allow_networks=(ip_network("127.0.0.0/8"),),
             connect_timeout=2,
             read_timeout=5,
             deadline=10,

@@ -156,10 +156,24 @@ def ensure_indices(client: Elasticsearch, names: IndexNames, config_dir: str | P
                 created.append(first)
         elif not client.indices.exists(index=target) and _create(client, target):
             created.append(target)
+        _add_new_fields(client, target, load_template(config_dir, name))
     client.cluster.health(
         index=",".join(names.index(n) for n in templates), wait_for_status="yellow", timeout="30s"
     )
     return InitReport(templates=versions, created=tuple(created))
+
+
+def _add_new_fields(client: Elasticsearch, target: str, template: Mapping[str, Any]) -> None:
+    """Add fields a newer template defines to indices created from an older one (existing
+    fields keep their mapping; changing those needs a new index, see docs/upgrading.md)."""
+    wanted = template["template"].get("mappings", {}).get("properties", {})
+    current = client.indices.get_mapping(index=target)
+    for index, body in current.items():
+        have = body.get("mappings", {}).get("properties", {})
+        missing = {k: v for k, v in wanted.items() if k not in have}
+        if missing:
+            client.indices.put_mapping(index=index, properties=missing)
+            log.info("added fields %s to %s", ", ".join(sorted(missing)), index)
 
 
 def _create(client: Elasticsearch, index: str, **kwargs: Any) -> bool:
@@ -182,28 +196,40 @@ class IndexedState:
     extraction: str | None
     fetch_outcome: str | None
     fetch_attempts: int
+    doc_id: str  # the document holding it (another id when found through url_keys)
 
 
 def indexed_states(
-    client: Elasticsearch, names: IndexNames, ids: Sequence[str]
+    client: Elasticsearch, names: IndexNames, urls: Mapping[str, str]
 ) -> dict[str, IndexedState]:
-    """Which of ``ids`` are already indexed, with how they were extracted."""
+    """Which articles are already indexed: ``urls`` maps each candidate's id to its canonical
+    URL; an article counts as indexed under its own id or under another document that lists the
+    URL in ``url_keys`` (a page whose own canonical URL differs from the feed's link)."""
     found: dict[str, IndexedState] = {}
-    for start in range(0, len(ids), 1000):
-        chunk = list(ids[start : start + 1000])
+    ids = list(urls)
+    by_url = {url: doc_id for doc_id, url in urls.items()}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        keys = [urls[i] for i in chunk]
         response = client.search(
             index=names.articles,
-            query={"ids": {"values": chunk}},
-            source_includes=["extraction", "fetch_outcome", "fetch_attempts"],
-            size=len(chunk),
+            query={"bool": {"should": [{"ids": {"values": chunk}}, {"terms": {"url_keys": keys}}]}},
+            source_includes=["extraction", "fetch_outcome", "fetch_attempts", "url_keys"],
+            size=2 * len(chunk),
         )
         for hit in response["hits"]["hits"]:
             src = hit.get("_source") or {}
-            found[hit["_id"]] = IndexedState(
+            state = IndexedState(
                 extraction=src.get("extraction"),
                 fetch_outcome=src.get("fetch_outcome"),
                 fetch_attempts=int(src.get("fetch_attempts") or 1),
+                doc_id=hit["_id"],
             )
+            matched = {hit["_id"]} & set(chunk) | {
+                by_url[k] for k in src.get("url_keys") or [] if k in by_url
+            }
+            for doc_id in matched:
+                found[doc_id] = state
     return found
 
 
@@ -212,7 +238,7 @@ class BulkReport:
     """Per-document results of a bulk write."""
 
     ok: list[str] = field(default_factory=list)
-    conflicts: list[str] = field(default_factory=list)  # already there (create): duplicates
+    conflicts: list[str] = field(default_factory=list)  # 409: already there (create) or changed
     failed: dict[str, str] = field(default_factory=dict)  # id -> reason
 
     def merge(self, other: BulkReport) -> None:
@@ -227,10 +253,22 @@ class BulkReport:
 
 
 def _actions(
-    index: str, docs: Iterable[tuple[str, str, Mapping[str, Any]]]
+    index: str,
+    docs: Iterable[tuple[str, str, Mapping[str, Any]]],
+    meta: Mapping[str, Mapping[str, Any]],
 ) -> Iterator[dict[str, Any]]:
     for op, doc_id, source in docs:
-        yield {"_op_type": op, "_index": index, "_id": doc_id, "_source": source}
+        action: dict[str, Any] = {
+            "_op_type": op,
+            "_index": index,
+            "_id": doc_id,
+            **meta.get(doc_id, {}),
+        }
+        if op == "update":
+            action["doc"] = source
+        else:
+            action["_source"] = source
+        yield action
 
 
 def bulk_write(
@@ -240,8 +278,11 @@ def bulk_write(
     *,
     max_retries: int = 5,
     refresh: bool = False,
+    meta: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> BulkReport:
-    """Write ``(op, id, source)`` triples (op ``create`` or ``index``) with the bulk helper.
+    """Write ``(op, id, source)`` triples (op ``create``, ``index``, or ``update`` with a partial
+    document) with the bulk helper; ``meta`` adds action metadata per id (e.g. ``if_seq_no`` and
+    ``if_primary_term`` for optimistic concurrency).
 
     429 and 503 answers for an item are retried with backoff; a ``create`` that finds the
     document already there is a duplicate, not an error; any other item error is reported with
@@ -250,7 +291,7 @@ def bulk_write(
     report = BulkReport()
     results = helpers.streaming_bulk(
         client,
-        _actions(index, docs),
+        _actions(index, docs, meta or {}),
         chunk_size=200,
         max_chunk_bytes=20 * 1024 * 1024,
         raise_on_error=False,
