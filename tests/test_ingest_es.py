@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -207,3 +209,115 @@ def test_seed_page_is_indexed_with_the_title_once_and_only_its_paragraphs(
     assert src["title"] == title
     assert src["text"] == (SEED / "expected-body.txt").read_text(encoding="utf-8").strip()
     assert src["extraction"] == "full" and src["language"] == "en"
+
+
+def _page(title: str, canonical: str, body: str) -> bytes:
+    paragraphs = "".join(f"<p>{body} Paragraph {n} adds detail number {n}.</p>" for n in range(8))
+    return (
+        f'<html lang="en"><head><title>{title}</title><link rel="canonical" href="{canonical}">'
+        f"</head><body><article><h1>{title}</h1>{paragraphs}</article></body></html>"
+    ).encode()
+
+
+def test_a_page_whose_canonical_url_is_indexed_is_that_document(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    body = "The city council approved the new bus routes after a long public hearing."
+    other = "A different article about the harbour that shares nothing with the first one."
+    with DemoSite([], feed_count=0) as site:
+        canonical = f"{site.base_url}/news/2024/bus-routes"
+        first = site.add_page("/story?id=1", _page("Bus routes approved", canonical, body))
+        print_url = site.add_page("/print/1", _page("Bus routes approved", canonical, body))
+        liar = site.add_page("/harbour", _page("Harbour news", canonical, other))
+        site.set_feed("a", [(first, "Bus routes approved", datetime(2024, 3, 1, tzinfo=UTC))])
+        site.feed_names.append("a")
+        feeds = _feeds(site, settings)
+        ingest(feeds, settings)
+        site.set_feed(
+            "a",
+            [
+                (first, "Bus routes approved", datetime(2024, 3, 1, tzinfo=UTC)),
+                (print_url, "Bus routes approved (print)", datetime(2024, 3, 1, tzinfo=UTC)),
+                (liar, "Harbour news", datetime(2024, 3, 2, tzinfo=UTC)),
+            ],
+        )
+        second = ingest(feeds, settings)
+        es.delete(index=IndexNames(settings.index_prefix).feeds, id="demo-a", refresh=True)
+        third = ingest(feeds, settings)  # no validators: the feed is read in full again
+
+    names = IndexNames(settings.index_prefix)
+    holder = es.get(index=names.articles, id=url_id(canonical_url(canonical)))["_source"]
+    # the first page was stored under its canonical URL, the print version joined it …
+    assert holder["url_keys"] == sorted(
+        [canonical_url(canonical), canonical_url(first), canonical_url(print_url)]
+    )
+    assert second.articles["same_canonical"] == 1
+    # … and the page that claims the same canonical with another title stays its own document
+    harbour = es.get(index=names.articles, id=url_id(canonical_url(liar)))["_source"]
+    assert harbour["title"] == "Harbour news" and harbour["url_keys"] == [canonical_url(liar)]
+    assert _count(es, settings) == 2
+    # nothing is fetched again: all three URLs are known now
+    assert third.articles["already_indexed"] == 3 and third.articles["fetched"] == 0
+
+
+FOOTER = [
+    "Read More News On",
+    "Catch all the Pakistan News, Breaking News Event and Latest News Updates on The BOL News",
+    "Download The BOL News App to get the Daily News Update & Follow us on Google News.",
+]
+
+
+def test_lines_a_site_repeats_are_learned_and_removed(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    from .conftest import NEWS_PAGES
+
+    truth = json.loads((NEWS_PAGES / "ground-truth.json").read_text())
+    bodies = [v["articleBody"] for _k, v in sorted(truth.items())[:4]]
+    with DemoSite([], feed_count=0) as site:
+        items = []
+        names_ = ["Alpha", "Bravo", "Charlie", "Delta"]
+        for n, (body, name) in enumerate(zip(bodies, names_, strict=True)):
+            paragraphs = [p for p in body.split("\n") if p.strip()][:12] + FOOTER
+            page = (
+                f'<html lang="en"><head><title>{name} story</title><meta property='
+                f'"article:published_time" content="2024-05-0{n + 1}T10:00:00+00:00"></head>'
+                f"<body><article><h1>{name} story</h1>"
+                + "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+                + "</article></body></html>"
+            ).encode()
+            url = site.add_page(f"/www.bolnews.com/story-{n}/", page)
+            items.append((url, f"{name} story", datetime(2024, 5, n + 1, tzinfo=UTC)))
+        site.set_feed("bol", items)
+        site.feed_names.append("bol")
+        summary = ingest(_feeds(site, settings), settings)
+
+    names = IndexNames(settings.index_prefix)
+    texts = [
+        es.get(index=names.articles, id=url_id(canonical_url(url)))["_source"]["text"]
+        for url, _t, _d in items
+    ]
+    # one batch: the footer is seen in 4 articles on 4 days, so it goes from every one of them
+    assert summary.articles["boilerplate_lines_removed"] == 4 * len(FOOTER)
+    for text, body in zip(texts, bodies, strict=True):
+        assert not any(line in text for line in FOOTER)
+        first = next(p for p in body.split("\n") if p.strip())
+        assert first.strip()[:60] in text  # the article itself is intact
+
+
+def test_init_adds_new_fields_to_indices_made_by_an_older_version(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    names = IndexNames(settings.index_prefix)
+    old = {"dynamic": "strict", "properties": {"url": {"type": "keyword"}}}
+    es.indices.create(
+        index=names.first_articles_index,
+        mappings=old,
+        aliases={names.articles: {"is_write_index": True}},
+    )
+    ensure_indices(es, names, settings.config_dir)
+    ensure_indices(es, names, settings.config_dir)  # idempotent
+    fields = es.indices.get_mapping(index=names.articles)[names.first_articles_index]
+    properties = fields["mappings"]["properties"]
+    assert properties["url"] == {"type": "keyword"}  # kept as it was
+    assert properties["story_id"]["type"] == "keyword" and properties["url_keys"]

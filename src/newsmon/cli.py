@@ -171,6 +171,139 @@ def cmd_feeds_check(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- stories -------------------------------------------------------------------------------------
+
+
+def cmd_story(args: argparse.Namespace) -> int:
+    from .index import IndexNames, connect
+    from .stories import get_story
+
+    settings = _settings(args)
+    view = get_story(connect(settings), IndexNames(settings.index_prefix), args.id)
+    if view is None:
+        _err(f"newsmon: no story or article with id {args.id}")
+        return 1
+    if args.json:
+        print(json.dumps({"story": view.story, "articles": view.articles}, ensure_ascii=False))
+    else:
+        print(view.render())
+    return 0
+
+
+# --- alerts --------------------------------------------------------------------------------------
+
+
+def _alert_rules(args: argparse.Namespace) -> tuple[Settings, Any, Any]:
+    from dataclasses import replace
+
+    from .alerts import AlertSettings, load_rules
+
+    settings = _settings(args)
+    alert_settings = AlertSettings.from_env(settings)
+    if args.rules:
+        alert_settings = replace(alert_settings, rules_file=args.rules)
+    return settings, alert_settings, load_rules(alert_settings.rules_file)
+
+
+def _check_queries(settings: Settings, rule_set: Any, only: Any = None) -> dict[str, str]:
+    """How ES reads each rule's query; every invalid query is printed, then exit status 2."""
+    from .alerts import validate_queries
+    from .index import IndexNames, connect
+
+    explained, problems = validate_queries(
+        connect(settings), IndexNames(settings.index_prefix), rule_set, only
+    )
+    for problem in problems[1:]:
+        _err(f"newsmon: configuration error: {problem.error(rule_set.source)}")
+    if problems:
+        raise problems[0].error(rule_set.source)
+    return explained
+
+
+def cmd_alerts_check(args: argparse.Namespace) -> int:
+    settings, _alert_settings, rule_set = _alert_rules(args)
+    explained = _check_queries(settings, rule_set)
+    enabled = len(rule_set.enabled())
+    count = len(rule_set.rules)
+    print(f"{rule_set.source}: {count} rule{'s' * (count != 1)} ({enabled} enabled), valid")
+    for rule in rule_set.rules:
+        how = rule.mode + (f", {rule.digest}" if rule.digest else "")
+        off = "" if rule.enabled else ", disabled"
+        print(f"  {rule.id} ({how}{off}): {explained.get(rule.id, '')}")
+    return 0
+
+
+def cmd_alerts_preview(args: argparse.Namespace) -> int:
+    from .alerts import parse_duration, preview
+    from .index import IndexNames, connect
+
+    settings, _alert_settings, rule_set = _alert_rules(args)
+    rule = rule_set.get(args.rule)
+    try:
+        since = parse_duration(args.since)
+    except ValueError as exc:
+        raise ConfigError(str(exc), file="command line", field="--since") from None
+    _check_queries(settings, rule_set, [rule])
+    result = preview(
+        connect(settings),
+        IndexNames(settings.index_prefix),
+        rule,
+        since=since,
+        time_field=args.by,
+        sample=args.sample,
+    )
+    print(result.render())
+    return 0
+
+
+def cmd_alerts_run(args: argparse.Namespace) -> int:
+    from .alerts import run_alerts
+    from .index import IndexNames, connect, ensure_indices
+    from .mail import SmtpSettings
+
+    settings, alert_settings, rule_set = _alert_rules(args)
+    smtp = SmtpSettings.from_env()
+    client = connect(settings)
+    names = IndexNames(settings.index_prefix)
+    ensure_indices(client, names, settings.config_dir)
+    rules = rule_set.enabled(args.mode)
+    _err(f"newsmon: {len(rules)} rule(s) from {rule_set.source}, mail via {smtp.host}:{smtp.port}")
+    report = run_alerts(client, names, rule_set, alert_settings, smtp, mode=args.mode)
+    print(report.render())
+    if args.summary_json:
+        Path(args.summary_json).write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+    return 1 if report.problems else 0
+
+
+def _alerts_parser(sub: Any) -> None:
+    alerts = sub.add_parser("alerts", help="keyword alert rules and alert emails")
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True)
+    rules_help = "alert rules YAML (default: $NEWSMON_ALERTS or config/alerts.yaml)"
+
+    check = alerts_sub.add_parser("check", help="validate the rules and their queries")
+    check.add_argument("--rules", help=rules_help)
+    check.set_defaults(func=cmd_alerts_check)
+
+    prev = alerts_sub.add_parser("preview", help="backtest a rule: matches per day, a sample")
+    prev.add_argument("rule", help="the rule id")
+    prev.add_argument("--since", default="7d", help="how far back (e.g. 24h, 7d; default 7d)")
+    prev.add_argument(
+        "--by",
+        choices=["published_at", "indexed_at"],
+        default="published_at",
+        help="the date that places an article in a day (default published_at)",
+    )
+    prev.add_argument("--sample", type=int, default=5, help="stories to show (default 5)")
+    prev.add_argument("--rules", help=rules_help)
+    prev.set_defaults(func=cmd_alerts_preview)
+
+    run = alerts_sub.add_parser("run", help="evaluate the rules now and send the emails due")
+    run.add_argument("--mode", choices=["immediate", "digest"], help="only these rules")
+    run.add_argument("--rules", help=rules_help)
+    run.add_argument("--summary-json", metavar="FILE", help="also write the summary as JSON")
+    run.set_defaults(func=cmd_alerts_run)
+
+
 # --- demo ----------------------------------------------------------------------------------------
 
 
@@ -212,11 +345,18 @@ def build_parser() -> argparse.ArgumentParser:
     es.add_argument("action", choices=["up", "down", "status", "init"])
     es.set_defaults(func=cmd_es)
 
+    story = sub.add_parser("story", help="show a story: its articles and the outlets that ran it")
+    story.add_argument("id", help="a story id, or the id of one of its articles")
+    story.add_argument("--json", action="store_true", help="print JSON")
+    story.set_defaults(func=cmd_story)
+
     feeds = sub.add_parser("feeds", help="feed list tools")
     feeds_sub = feeds.add_subparsers(dest="feeds_command", required=True)
     check = feeds_sub.add_parser("check", help="validate the feeds file")
     check.add_argument("--feeds", help="feeds YAML")
     check.set_defaults(func=cmd_feeds_check)
+
+    _alerts_parser(sub)
 
     demo = sub.add_parser("demo-site", help="serve saved pages and feeds on loopback")
     demo.add_argument("--pages", required=True, help="a shared data set directory")

@@ -106,7 +106,14 @@ def render_atom(title: str, link: str, items: Iterable[tuple[str, str, datetime]
 class DemoSite:
     """Serve ``pages`` and ``feed_count`` feeds listing them, on 127.0.0.1 (port 0 = any)."""
 
-    def __init__(self, pages: Sequence[DemoPage], *, feed_count: int = 3, port: int = 0) -> None:
+    def __init__(
+        self,
+        pages: Sequence[DemoPage],
+        *,
+        feed_count: int = 3,
+        port: int = 0,
+        host: str = "127.0.0.1",
+    ) -> None:
         self.pages = list(pages)
         self.requests: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -114,10 +121,11 @@ class DemoSite:
             p.path: (p.html, "text/html") for p in self.pages
         }
         self._feeds: dict[str, tuple[bytes, str, str]] = {}  # path -> body, etag, last-modified
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        # any 127.x.y.z works on Linux: one address per site makes separate "outlets"
+        self._server = ThreadingHTTPServer((host, port), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.base_url = f"http://{host}:{self._server.server_address[1]}"
         self.feed_names: list[str] = []
         start = datetime(2024, 1, 1, tzinfo=UTC)
         for n in range(feed_count):

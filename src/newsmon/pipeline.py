@@ -14,13 +14,15 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from elasticsearch import Elasticsearch
 
+from .boilerplate import ArticleText, ElasticsearchLineStore, clean_batch
 from .config import FeedConfig, Settings
+from .dedup import StoryMatcher
 from .extract import ExtractedPage, extract_page
 from .feeds import FeedEntry, FeedOutcome, FeedResult, fetch_feed
 from .fetch import Fetcher, FetchOutcome, FetchResult
@@ -35,8 +37,10 @@ from .index import (
     indexed_states,
     load_feed_states,
     save_feed_states,
+    template_names,
 )
-from .urls import url_id
+from .stories import assign_stories, update_stories
+from .urls import InvalidURL, canonical_url, same_site, url_id
 
 __all__ = ["RunSummary", "build_article", "feed_batches", "ingest"]
 
@@ -220,7 +224,8 @@ def ingest(
     started = time.monotonic()
     names = IndexNames(settings.index_prefix)
     es = client or connect(settings)
-    if not es.indices.exists_alias(name=names.articles):
+    wanted = ",".join(names.index(n) for n in template_names(settings.config_dir))
+    if not es.indices.exists(index=wanted):
         ensure_indices(es, names, settings.config_dir)
     summary = RunSummary()
     active = [f for f in feeds if f.enabled]
@@ -288,7 +293,7 @@ def _plan(
                 summary.articles["duplicate"] += 1
             else:
                 candidates[doc_id] = (entry, feed)
-    known = indexed_states(es, names, list(candidates))
+    known = indexed_states(es, names, {i: e.canonical_url for i, (e, _f) in candidates.items()})
     work: list[_Work] = []
     for doc_id, (entry, feed) in candidates.items():
         state = known.get(doc_id)
@@ -296,7 +301,7 @@ def _plan(
             work.append(_Work(entry, feed, doc_id, attempts=1, replace=False))
         elif _retryable(state):
             summary.articles["refetch_fallback"] += 1
-            work.append(_Work(entry, feed, doc_id, state.fetch_attempts + 1, replace=True))
+            work.append(_Work(entry, feed, state.doc_id, state.fetch_attempts + 1, replace=True))
         else:
             summary.articles["already_indexed"] += 1
     return work
@@ -311,21 +316,11 @@ def _fetch_and_index(
     summary: RunSummary,
     progress: Progress,
 ) -> set[str]:
-    """Fetch, extract and index ``work``; returns the ids now in the index."""
+    """Fetch, extract and index ``work``; returns the ids (of ``work``) now in the index."""
     if not work:
         return set()
     step = max(1, len(work) // 10)
-    report = BulkReport()
-    batch: list[tuple[str, str, dict[str, Any]]] = []
-
-    def flush() -> None:
-        # indexed_at is stamped at write time: what alerting reads as "new since"
-        indexed_at = datetime.now(UTC).isoformat()
-        for _op, _id, doc in batch:
-            doc["indexed_at"] = indexed_at
-        report.merge(bulk_write(es, names.articles, batch))
-        batch.clear()
-
+    writer = _BatchWriter(es, names, summary)
     with ThreadPoolExecutor(settings.fetch.workers, thread_name_prefix="newsmon-page") as pool:
         for n, (item, result, page) in enumerate(
             pool.map(lambda w: _fetch_article(fetcher, w), work), start=1
@@ -346,19 +341,142 @@ def _fetch_and_index(
                 fetched=result,
                 attempts=item.attempts,
             )
-            batch.append(("index" if item.replace else "create", item.doc_id, doc))
-            if len(batch) >= INDEX_BATCH:
-                flush()
+            writer.add(item, doc)
             if n % step == 0 or n == len(work):
                 progress(f"articles {n}/{len(work)} fetched")
-    flush()
-    summary.articles.update(report.counts())
-    for doc_id, reason in report.failed.items():
+    writer.flush()
+    summary.articles.update(writer.report.counts())
+    for doc_id, reason in writer.report.failed.items():
         summary.problem(f"index {doc_id}: {reason}")
     progress(
-        f"indexed {len(report.ok)}, duplicates {len(report.conflicts)}, failed {len(report.failed)}"
+        f"indexed {len(writer.report.ok)}, duplicates {len(writer.report.conflicts)}, "
+        f"failed {len(writer.report.failed)}"
     )
-    return set(report.ok) | set(report.conflicts)
+    return writer.done
+
+
+def _page_key(item: _Work, page_canonical: str | None) -> str | None:
+    """The page's own canonical URL when it names another URL of the same site for it."""
+    if not page_canonical or item.replace:
+        return None
+    try:
+        key = canonical_url(page_canonical)
+    except InvalidURL:
+        return None
+    entry_key = item.entry.canonical_url
+    if key == entry_key or urlsplit(key).path in ("", "/") or not same_site(key, entry_key):
+        return None
+    return key
+
+
+class _BatchWriter:
+    """Writes articles in batches: boilerplate lines out, story assigned, bulk-created, the
+    page's canonical URL honoured, story documents updated."""
+
+    def __init__(self, es: Elasticsearch, names: IndexNames, summary: RunSummary) -> None:
+        self.es, self.names, self.summary = es, names, summary
+        self.report = BulkReport()
+        self.done: set[str] = set()  # work ids now safely in the index
+        self.matcher = StoryMatcher()
+        self.lines = ElasticsearchLineStore(es, names)
+        self.batch: list[tuple[_Work, str, dict[str, Any]]] = []
+
+    def add(self, item: _Work, doc: dict[str, Any]) -> None:
+        key = _page_key(item, doc.get("page_canonical_url"))
+        doc["url_keys"] = sorted({item.entry.canonical_url, *([key] if key else [])})
+        self.batch.append((item, url_id(key) if key else item.doc_id, doc))
+        if len(self.batch) >= INDEX_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.batch:
+            return
+        batch, self.batch = self.batch, []
+        self._clean(batch)
+        counts = assign_stories(self.es, self.names, [(i, d) for _w, i, d in batch], self.matcher)
+        self.summary.articles.update(counts)
+        indexed_at = datetime.now(UTC).isoformat()  # stamped at write time: "new since" for alerts
+        for _w, _i, doc in batch:
+            doc["indexed_at"] = indexed_at
+        ops = [("index" if w.replace else "create", i, d) for w, i, d in batch]
+        report = bulk_write(self.es, self.names.articles, ops)
+        ok, conflicts = set(report.ok), set(report.conflicts)
+        # Written under the page's canonical URL, which another document holds already.
+        moved = [(w, i, d) for w, i, d in batch if i in conflicts and i != w.doc_id]
+        merged = self._same_canonical(moved)
+        retry = [(w, d) for w, _i, d in moved if w.doc_id not in merged]
+        for w, doc in retry:  # not the same article after all: index it under its own URL
+            doc["url_keys"] = [w.entry.canonical_url]
+        again = bulk_write(
+            self.es, self.names.articles, [("create", w.doc_id, d) for w, d in retry]
+        )
+        report.conflicts = [c for c in report.conflicts if c not in {i for _w, i, _d in moved}]
+        report.merge(again)
+        self.report.merge(report)
+        settled = set(again.ok) | set(again.conflicts) | merged
+        for w, i, _d in batch:
+            if i in ok or (i == w.doc_id and i in conflicts) or w.doc_id in settled:
+                self.done.add(w.doc_id)
+        written = [(i, d) for _w, i, d in batch if i in ok]
+        written += [(w.doc_id, d) for w, d in retry if w.doc_id in set(again.ok)]
+        self.summary.articles["stories_updated"] += update_stories(self.es, self.names, written)
+
+    def _clean(self, batch: Sequence[tuple[_Work, str, dict[str, Any]]]) -> None:
+        full = [(i, d) for _w, i, d in batch if d.get("extraction") == "full" and d.get("text")]
+        items = [
+            ArticleText(i, str(d.get("domain") or ""), d.get("title"), d["text"], _day(d))
+            for i, d in full
+        ]
+        for (_i, doc), cleaned in zip(full, clean_batch(self.lines, items), strict=True):
+            if cleaned.removed:
+                doc["text"] = cleaned.text
+                doc["boilerplate_removed"] = cleaned.removed
+                doc["word_count"] = len(cleaned.text.split())
+                self.summary.articles["boilerplate_lines_removed"] += cleaned.removed
+
+    def _same_canonical(self, moved: Sequence[tuple[_Work, str, dict[str, Any]]]) -> set[str]:
+        """Pages whose canonical URL is already indexed are that document: add their URL to it,
+        when the titles agree (otherwise the canonical is not trusted). Returns the work ids
+        merged so."""
+        if not moved:
+            return set()
+        found = self.es.mget(
+            index=self.names.articles,
+            ids=[i for _w, i, _d in moved],
+            source_includes=["title", "url_keys"],
+        )["docs"]
+        updates: dict[str, list[str]] = {}
+        merged: set[str] = set()
+        for (w, i, doc), existing in zip(moved, found, strict=True):
+            src = existing.get("_source") or {}
+            if existing.get("found") and _same_title(src.get("title"), doc.get("title")):
+                keys = updates.setdefault(i, list(src.get("url_keys") or []))
+                keys += [k for k in doc["url_keys"] if k not in keys]
+                merged.add(w.doc_id)
+        updated = bulk_write(
+            self.es,
+            self.names.articles,
+            [("update", i, {"url_keys": sorted(k)}) for i, k in updates.items()],
+        )
+        if updated.failed:
+            raise RuntimeError(f"could not add URLs to their canonical documents: {updated.failed}")
+        self.summary.articles["same_canonical"] += len(merged)
+        return merged
+
+
+def _day(doc: Mapping[str, Any]) -> date | None:
+    """The publication day of an article document, when it has one."""
+    try:
+        return datetime.fromisoformat(str(doc["published_at"])).date()
+    except (KeyError, ValueError):
+        return None
+
+
+def _same_title(a: object, b: object) -> bool:
+    def norm(t: object) -> str:
+        return " ".join(str(t or "").casefold().split())
+
+    return bool(norm(a)) and norm(a) == norm(b)
 
 
 def _save_states(
