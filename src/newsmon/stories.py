@@ -92,14 +92,17 @@ def assign_stories(
             }
         )
     responses = es.msearch(searches=searches)["responses"]
+    known: dict[str, DocInfo] = {}  # a candidate of several new articles is fingerprinted once
     for (doc_id, doc, fp), response in zip(pending, responses, strict=True):
         if "error" in response:
             raise RuntimeError(f"story candidate search failed: {response['error']}")
-        candidates = [
-            _info(hit["_id"], src, fingerprint(src.get("text") or ""), src.get("story_id"))
-            for hit in response["hits"]["hits"]
-            for src in [hit.get("_source") or {}]
-        ]
+        candidates = []
+        for hit in response["hits"]["hits"]:
+            if hit["_id"] not in known:
+                src = hit.get("_source") or {}
+                fp_hit = fingerprint(src.get("text") or "")
+                known[hit["_id"]] = _info(hit["_id"], src, fp_hit, src.get("story_id"))
+            candidates.append(known[hit["_id"]])
         info = _info(doc_id, doc, fp, None)
         match = best_match(info, [*candidates, *matcher.candidates(fp)])
         if match is None:
