@@ -33,7 +33,8 @@ and documents that must not join anything (hard negatives, each its own story):
     followup_x   the same on another outlet's site
     template     same site, the original's wording with every name and number replaced (as in
                  auto-generated market, sports or weather reports about something else)
-    short        very short texts: a 5-49 word teaser of the original on another site under the
+    short        very short texts: a teaser of the original (its first 5 to MIN_WORDS - 1 words
+                 as newsmon.dedup counts them) on another site under the
                  original's title, and generic notices ("Subscribe to continue reading")
                  repeated on several sites
     same_topic   (no new documents) each original and its most similar other original by
@@ -75,6 +76,7 @@ import lxml.html
 import numpy as np
 
 from newsmon.dedup import (
+    MIN_WORDS,
     DocInfo,
     Fingerprinter,
     FingerprintParams,
@@ -380,6 +382,17 @@ def template_sibling(
     return text, new_title
 
 
+def teaser_of(words: Sequence[str], size: int) -> str:
+    """The first whitespace-separated words that make at most ``size`` words as newsmon.dedup
+    counts them ("U.S.-led" is three)."""
+    teaser: list[str] = []
+    for word in words:
+        if len(normalise_text(" ".join([*teaser, word])).split()) > size:
+            break
+        teaser.append(word)
+    return " ".join(teaser)
+
+
 def followup_title(original: str, other: str) -> str:
     a, b = original.split(), other.split()
     return " ".join(a[: max(2, len(a) // 2)] + b[len(b) // 2 :])
@@ -561,7 +574,7 @@ def build_corpus(sources: Sequence[Source], seed: int) -> Corpus:
 
         # very short texts: a teaser of the original on another site, under its title
         words = original.text.split()
-        teaser = " ".join(words[: rng.randint(5, 49)])
+        teaser = teaser_of(words, rng.randint(5, MIN_WORDS - 1))
         add(outlet_for(original.domain).domain, title, [teaser], f"short-{next(counter)}",
             "short", first)  # fmt: skip
     # generic notices, each on several sites (each notice a story of its own per site)
