@@ -67,23 +67,9 @@ except ImportError:  # running from a checkout without installing the package
     from newsmon.demo import load_pages
     from newsmon.extract import extract_page
 
-try:  # the scoring of bench/extraction_quality.py (bench/ is on sys.path when run as a script)
-    from extraction_quality import prf
-except ImportError:  # the same definition
-    _TOKEN_RE = re.compile(r"\w+")
-
-    def _bag(text: str | None) -> Counter[str]:
-        return Counter(_TOKEN_RE.findall(text.lower())) if text else Counter()
-
-    def prf(extracted: str | None, truth: str) -> tuple[float, float, float]:
-        got, want = _bag(extracted), _bag(truth)
-        n_got, n_want = sum(got.values()), sum(want.values())
-        if not n_got or not n_want:
-            return 0.0, 0.0, 0.0
-        overlap = sum((got & want).values())
-        p, r = overlap / n_got, overlap / n_want
-        return p, r, (2 * p * r / (p + r) if p + r else 0.0)
-
+# the scoring of bench/extraction_quality.py: one definition of word-level F1 for both benches
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from extraction_quality import prf
 
 _SHARED = Path(os.environ.get("NEWSMON_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 DEFAULT_NEWS_PAGES = str(_SHARED / "data" / "news-pages")
