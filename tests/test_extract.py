@@ -755,3 +755,22 @@ def test_fixture_is_a_plain_html_file() -> None:
     data = Path(SEED_HTML).read_bytes()
     assert data.startswith(b"<!DOCTYPE html>")
     assert data.count(HEADLINE.encode()) >= 3  # h1, share block, sticky header (+ metadata)
+
+
+@pytest.mark.parametrize(
+    ("h1", "title"),
+    [
+        (
+            "Council approves budget<span class='block'>After a long debate</span>",
+            "Council approves budget After a long debate",
+        ),
+        ("Council approves <b>new</b> budget", "Council approves new budget"),  # inline, no gap
+        # a lower-case letter after the tag: no break
+        ("Council approves <i>McDonald</i>s budget", "Council approves McDonalds budget"),
+    ],
+)
+def test_h1_parts_glued_in_the_markup_keep_a_word_break(h1: str, title: str) -> None:
+    head = "<meta property='og:title' content='Council approves new budget after debate'>"
+    page = extract_page(_titled_page("Budget | RG", head, f"<h1>{h1}</h1>"), "https://g.example/")
+    assert page is not None
+    assert page.title == title

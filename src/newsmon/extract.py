@@ -507,6 +507,13 @@ def _visible_text(element: HtmlTree) -> str:
     """Text of an element with word boundaries kept at block tags and <br>; no script text."""
     parts: list[str] = []
 
+    def add(text: str) -> None:
+        # "Headline<span class="block">Subtitle</span>": styled onto two lines, glued in the
+        # markup; a lower-case letter followed by a capital across a tag boundary is a break
+        if parts and parts[-1][-1:].islower() and text[:1].isupper():
+            parts.append(" ")
+        parts.append(text)
+
     def walk(node: HtmlTree, top: bool) -> None:
         tag = node.tag if isinstance(node.tag, str) else None
         if tag is not None and tag.lower() not in _INVISIBLE_TAGS:
@@ -514,13 +521,13 @@ def _visible_text(element: HtmlTree) -> str:
             if breaking:
                 parts.append(" ")
             if node.text:
-                parts.append(node.text)
+                add(node.text)
             for child in node:
                 walk(child, False)
             if breaking:
                 parts.append(" ")
         if node.tail and not top:
-            parts.append(node.tail)
+            add(node.tail)
 
     walk(element, True)
     return _normalise_line("".join(parts))
