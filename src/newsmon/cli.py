@@ -304,6 +304,108 @@ def _alerts_parser(sub: Any) -> None:
     run.set_defaults(func=cmd_alerts_run)
 
 
+# --- kibana --------------------------------------------------------------------------------------
+
+
+def _kibana_rules(args: argparse.Namespace, settings: Settings) -> Any:
+    from .alerts import AlertSettings, load_rules
+
+    return load_rules(args.rules or AlertSettings.from_env(settings).rules_file)
+
+
+def cmd_kibana_import(args: argparse.Namespace) -> int:
+    from . import kibana
+
+    settings = _settings(args)
+    target = kibana.KibanaSettings.from_env(
+        url=args.url,
+        username=args.username,
+        password=args.password,
+        api_key=args.api_key,
+        space=args.space,
+        wait=args.wait,
+    )
+    files = kibana.object_files(settings.config_dir)
+    objects = kibana.load_objects(files)
+    alerts_file = kibana.kibana_dir(settings.config_dir) / kibana.ALERTS_FILE
+    with contextlib.suppress(ConfigError, OSError):
+        wanted = kibana.export_files(_kibana_rules(args, settings))[kibana.ALERTS_FILE]
+        if alerts_file.read_text(encoding="utf-8") != wanted:
+            _err(
+                f"newsmon: warning: {alerts_file} does not match the alert rules; "
+                "run `newsmon kibana export` to update it"
+            )
+    objects = kibana.with_prefix(objects, settings.index_prefix)
+    problems = kibana.check_objects(objects, settings.config_dir, settings.index_prefix)
+    for problem in problems[1:]:
+        _err(f"newsmon: configuration error: {problem}")
+    if problems:
+        raise problems[0]
+    try:
+        version = kibana.wait_until_available(target, progress=_err)
+        _err(
+            f"newsmon: importing {len(objects)} saved object(s) into Kibana {version} "
+            f"at {target.url}"
+        )
+        report = kibana.import_objects(target, objects, progress=_err)
+    except kibana.KibanaError as exc:
+        _err(f"newsmon: {exc}")
+        return 3
+    print(report.render(target))
+    for note in report.new_ids:
+        _err(f"newsmon: note: {note}")
+    for error in report.errors:
+        _err(f"newsmon: Kibana refused {error}")
+    return 1 if report.errors else 0
+
+
+def cmd_kibana_export(args: argparse.Namespace) -> int:
+    from . import kibana
+
+    settings = _settings(args)
+    out = Path(args.dir) if args.dir else kibana.kibana_dir(settings.config_dir)
+    stale = []
+    for name, text in kibana.export_files(_kibana_rules(args, settings)).items():
+        path = out / name
+        current = path.read_text(encoding="utf-8") if path.exists() else None
+        if current == text:
+            continue
+        stale.append(path)
+        if not args.check:
+            out.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    verb = "out of date" if args.check else "written"
+    for path in stale:
+        print(f"{path}: {verb}")
+    if not stale:
+        print(f"{out}: up to date")
+    return 1 if args.check and stale else 0
+
+
+def _kibana_parser(sub: Any) -> None:
+    kib = sub.add_parser("kibana", help="Kibana data views, searches and dashboard")
+    kib_sub = kib.add_subparsers(dest="kibana_command", required=True)
+    rules_help = "alert rules YAML (default: $NEWSMON_ALERTS or config/alerts.yaml)"
+
+    imp = kib_sub.add_parser("import", help="import config/kibana/*.ndjson (overwrites)")
+    imp.add_argument("--url", help="Kibana (default: $NEWSMON_KIBANA_URL or http://127.0.0.1:5601)")
+    imp.add_argument("--username", help="basic auth user (default: $NEWSMON_KIBANA_USERNAME)")
+    imp.add_argument("--password", help="basic auth password (default: $NEWSMON_KIBANA_PASSWORD)")
+    imp.add_argument("--api-key", help="API key instead of a user ($NEWSMON_KIBANA_API_KEY)")
+    imp.add_argument("--space", help="Kibana space id (default: $NEWSMON_KIBANA_SPACE or default)")
+    imp.add_argument(
+        "--wait", type=float, help="seconds to wait for Kibana ($NEWSMON_KIBANA_WAIT or 300)"
+    )
+    imp.add_argument("--rules", help=rules_help)
+    imp.set_defaults(func=cmd_kibana_import)
+
+    exp = kib_sub.add_parser("export", help="write config/kibana/*.ndjson from code and the rules")
+    exp.add_argument("--rules", help=rules_help)
+    exp.add_argument("--dir", help="where to write (default: config/kibana)")
+    exp.add_argument("--check", action="store_true", help="only check the files are up to date")
+    exp.set_defaults(func=cmd_kibana_export)
+
+
 # --- demo ----------------------------------------------------------------------------------------
 
 
@@ -357,6 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_feeds_check)
 
     _alerts_parser(sub)
+    _kibana_parser(sub)
 
     demo = sub.add_parser("demo-site", help="serve saved pages and feeds on loopback")
     demo.add_argument("--pages", required=True, help="a shared data set directory")
