@@ -17,8 +17,9 @@ htmldate; this module decodes bytes, picks the settings, and turns the result in
   authors, not the publisher or a byline's date.
 
 ``extract_page`` never raises on bad input: it logs and returns ``None`` when no article text
-can be extracted. It takes HTML as ``str`` or ``bytes``; compressed files (``.html.gz``) are
-the caller's business.
+can be extracted (a ``MemoryError`` is passed on: newsmon.isolate runs it under a memory
+limit). It takes HTML as ``str`` or ``bytes``; compressed files (``.html.gz``) are the
+caller's business.
 
 Quality is measured by ``bench/extraction_quality.py`` (word-level bag-of-words F1 against two
 ground-truth sets, title/author/date accuracy on WCXB); the settings and rules below were chosen
@@ -1126,6 +1127,8 @@ def _extract_tree(
         title = _choose_title(meta, site, trafilatura_title)
         short_title = site.strip(trafilatura_title)
         authors = _choose_authors(meta, scraped_authors)
+    except MemoryError:
+        raise  # out of the worker's memory limit: not a rule failing (newsmon.isolate)
     except Exception:
         log.warning("title/author rules failed, keeping trafilatura's: %s", url, exc_info=True)
         title, short_title = trafilatura_title, None
@@ -1136,6 +1139,8 @@ def _extract_tree(
         return None
     try:
         text = _complete_text(tree, url, text, titles)
+    except MemoryError:
+        raise
     except Exception:
         log.warning("split-article check failed, keeping the text: %s", url, exc_info=True)
     return ExtractedPage(
@@ -1163,6 +1168,8 @@ def extract_page(
     """
     try:
         return _extract(html, url, content_type, TRAFILATURA_OPTIONS, TRAFILATURA_RETRY_OPTIONS)
+    except MemoryError:
+        raise  # the caller's business: newsmon.isolate records it and replaces the worker
     except Exception:
         log.warning("extraction failed: %s", url, exc_info=True)
         return None
