@@ -2,6 +2,12 @@
 
 A broken feed is a value (:class:`FeedResult` with an outcome and a reason), never an exception,
 so one bad feed never stops the others.
+
+Feeds come from anyone, so before feedparser sees a document a quick expat pass over it (stopped
+at the first entry past :data:`MAX_ENTRIES`) refuses documents that declare XML entities
+(entity expansion bombs, external entities pointing at files or internal hosts) and cuts a feed
+with too many entries there, so parsing time and memory stay bounded; documents over
+:data:`MAX_FEED_BYTES` are refused unread.
 """
 
 from __future__ import annotations
@@ -9,9 +15,11 @@ from __future__ import annotations
 import calendar
 import html
 import io
+import itertools
 import logging
 import re
-from collections.abc import Iterable, Mapping
+import xml.parsers.expat
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -24,11 +32,67 @@ from .config import FeedConfig
 from .fetch import Fetcher, FetchOutcome, Validators
 from .urls import InvalidURL, canonical_url
 
-__all__ = ["FeedEntry", "FeedOutcome", "FeedResult", "fetch_feed", "parse_feed"]
+__all__ = [
+    "FeedEntry",
+    "FeedOutcome",
+    "FeedResult",
+    "ParsedFeed",
+    "fetch_feed",
+    "parse_feed",
+    "read_feed",
+]
 
 log = logging.getLogger(__name__)
 
 MAX_ENTRIES = 500  # per fetch; a feed listing more is truncated (and says so in the reason)
+MAX_FEED_BYTES = 8 * 1024 * 1024  # a larger document is refused unparsed (feedparser: ~16x in RAM)
+_ENTRY_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s/>]", re.IGNORECASE)
+
+
+def _declaration_pattern(codec: str) -> re.Pattern[bytes]:
+    """``<!ENTITY`` in any letter case, as bytes in ``codec``."""
+    letters = (
+        b"(?:" + b"|".join(re.escape(c.encode(codec)) for c in sorted({ch, ch.lower()})) + b")"
+        for ch in "<!ENTITY"
+    )
+    return re.compile(b"".join(letters))
+
+
+def _char_ref_pattern(codec: str) -> re.Pattern[bytes]:
+    """``&#123;`` / ``&#x1F;`` (the ``;`` optional, as feedparser reads them) in ``codec``."""
+
+    def one_of(chars: str) -> bytes:
+        return b"(?:" + b"|".join(re.escape(c.encode(codec)) for c in chars) + b")"
+
+    digits, hexdigits = one_of("0123456789"), one_of("0123456789abcdefABCDEF")
+    start, semicolon = re.escape("&#".encode(codec)), re.escape(";".encode(codec))
+    number = b"(" + one_of("xX") + hexdigits + b"+|" + digits + b"+)"
+    return re.compile(start + number + b"(?:" + semicolon + b")?")
+
+
+# the encodings feedparser recognises from a document's first bytes (BOM or "<?xm"), and ASCII
+_FAMILIES = (
+    ((b"\xff\xfe\x00\x00", b"<\x00\x00\x00"), "utf-32-le"),
+    ((b"\x00\x00\xfe\xff", b"\x00\x00\x00<"), "utf-32-be"),
+    ((b"\xff\xfe", b"<\x00"), "utf-16-le"),
+    ((b"\xfe\xff", b"\x00<"), "utf-16-be"),
+    ((b"\x4c\x6f\xa7\x94",), "cp037"),
+)
+_CHAR_REFS = {codec: _char_ref_pattern(codec) for _, codec in _FAMILIES} | {
+    "ascii": _char_ref_pattern("ascii")
+}
+
+
+def _family(content: bytes) -> str:
+    """How the document's markup is encoded: "ascii" for every ASCII-compatible charset."""
+    return next((codec for heads, codec in _FAMILIES if content.startswith(heads)), "ascii")
+
+
+# a document expat cannot read is searched in every encoding feedparser may decode it from
+_ENTITY_DECLARATIONS = tuple(
+    _declaration_pattern(codec)
+    for codec in ("ascii", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be", "cp037")
+)
 _TAGS = re.compile(r"<[^>]+>")
 _HIDDEN = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
 _SPACE = re.compile(r"\s+")
@@ -55,6 +119,124 @@ class FeedEntry:
     tags: tuple[str, ...] = ()
 
 
+@dataclass
+class _Prescan:
+    """What the expat pass found before feedparser runs."""
+
+    refused: str | None = None  # why the document must not be parsed at all
+    cut_at: int | None = None  # byte offset of the first entry past the cap
+    open_elements: tuple[str, ...] = ()  # elements still open at ``cut_at``
+    malformed: bool = False
+
+
+class _StopScan(Exception):
+    pass
+
+
+def _prescan(content: bytes, max_entries: int) -> _Prescan:
+    state = _Prescan()
+    parser = xml.parsers.expat.ParserCreate()  # no namespaces: element names as written
+    parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    stack: list[str] = []
+    entries = 0
+
+    def start(name: str, attrs: object) -> None:
+        nonlocal entries
+        if name.rpartition(":")[2] in ("item", "entry"):
+            entries += 1
+            if entries > max_entries:
+                state.cut_at = parser.CurrentByteIndex
+                state.open_elements = tuple(stack)
+                raise _StopScan
+        stack.append(name)
+
+    def end(name: str) -> None:
+        if stack:
+            stack.pop()
+
+    def entity(name: str, is_parameter: bool, *rest: object) -> None:
+        kind = "parameter entity" if is_parameter else "entity"
+        state.refused = (
+            f"refused: the document declares the XML {kind} {name[:50]!r}; newsmon does not "
+            "expand entities (entity bombs, external entities)"
+        )
+        raise _StopScan
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.EntityDeclHandler = entity
+    try:
+        parser.Parse(content, True)
+    except _StopScan:
+        pass
+    except (xml.parsers.expat.ExpatError, ValueError, LookupError):
+        # not well-formed (or in an encoding expat cannot read): feedparser's lenient parser
+        # will read it, so look for declarations and entries the crude way
+        state.malformed = True
+        if _declares_entities(content):
+            state.refused = (
+                "refused: the document declares XML entities (<!ENTITY>); newsmon does not "
+                "expand entities (entity bombs, external entities)"
+            )
+        else:
+            starts = _ENTRY_START.finditer(content)
+            past = next(itertools.islice(starts, max_entries, None), None)
+            state.cut_at = past.start() if past else None
+    return state
+
+
+def _declares_entities(content: bytes) -> bool:
+    return any(pattern.search(content) for pattern in _ENTITY_DECLARATIONS)
+
+
+def _safe_char_refs(content: bytes, codecs: Iterable[str] | None = None) -> bytes:
+    """Numeric character references to surrogates or beyond U+10FFFF, as U+FFFD.
+
+    feedparser's lenient parser turns ``&#xD800;`` or ``&#1114112;`` into an exception
+    instead of a replacement character. References are looked for as bytes in ``codecs``: by
+    default ASCII and, when the first bytes say UTF-16/32 or EBCDIC, that encoding too.
+    """
+    for codec in dict.fromkeys(codecs or ("ascii", _family(content))):
+        content = _CHAR_REFS[codec].sub(_char_ref_replacer(codec), content)
+    return content
+
+
+def _char_ref_replacer(codec: str) -> Callable[[re.Match[bytes]], bytes]:
+    replacement = "&#xFFFD;".encode(codec)
+
+    def replace(match: re.Match[bytes]) -> bytes:
+        digits = match.group(1).decode(codec)
+        hexadecimal = digits[:1] in ("x", "X")
+        number = (digits[1:] if hexadecimal else digits).lstrip("0") or "0"
+        if len(number) > 8:
+            return replacement
+        value = int(number, 16 if hexadecimal else 10)
+        if value > 0x10FFFF or 0xD800 <= value <= 0xDFFF:
+            return replacement
+        return match.group(0)
+
+    return replace
+
+
+def _cut(content: bytes, scan: _Prescan) -> bytes:
+    """The document up to its first entry past the cap, its open elements closed."""
+    wide = _family(content) != "ascii" or b"\x00" in content[:4]
+    if scan.cut_at is None or wide:
+        return content  # not ASCII-compatible: parsed whole, the size cap bounds it
+    closing = "".join(f"</{name}>" for name in reversed(scan.open_elements))
+    return content[: scan.cut_at] + closing.encode("ascii", "ignore")
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """What :func:`read_feed` found in a document."""
+
+    entries: list[FeedEntry]
+    skipped: int  # entries without a usable http(s) link
+    problem: str | None  # why the document is not a usable feed, or None
+    note: str | None = None  # something the caller should know (entries cut at the cap)
+
+
 @dataclass(frozen=True)
 class FeedResult:
     feed_id: str
@@ -62,7 +244,7 @@ class FeedResult:
     entries: tuple[FeedEntry, ...] = ()
     validators: Validators = field(default_factory=Validators)
     fetch_outcome: FetchOutcome | None = None  # why the fetch failed, when it did
-    reason: str | None = None
+    reason: str | None = None  # why it failed; for a fetched feed, a note (entries cut)
     skipped_entries: int = 0  # entries without a usable http(s) link
     status: int | None = None
     seconds: float = 0.0
@@ -100,7 +282,12 @@ def _entry_link(entry: Mapping[str, Any], base: str) -> str | None:
     if isinstance(guid, str) and entry.get("guidislink", True):
         candidates.append(guid)
     for candidate in candidates:
-        absolute = urljoin(base, candidate.strip())
+        try:
+            absolute = urljoin(base, candidate.strip())
+        except ValueError:  # "http://[::1": urllib cannot even split it
+            continue
+        if absolute == base:  # feedparser's answer for an empty or unparsable link: the feed
+            continue
         if absolute.lower().startswith(("http://", "https://")):
             return absolute
     return None
@@ -129,6 +316,39 @@ def parse_feed(
     A problem is returned when the document is not a feed at all; a feed that is merely
     malformed but still yields entries is accepted (feedparser's lenient mode).
     """
+    parsed = read_feed(content, url, content_type=content_type)
+    return parsed.entries, parsed.skipped, parsed.problem
+
+
+def read_feed(content: bytes, url: str, *, content_type: str | None = None) -> ParsedFeed:
+    """:func:`parse_feed` with a note when the feed's entries were cut at :data:`MAX_ENTRIES`."""
+    if len(content) > MAX_FEED_BYTES:
+        return ParsedFeed([], 0, f"feed is {len(content)} bytes, over the {MAX_FEED_BYTES} limit")
+    try:
+        scan = _prescan(content, MAX_ENTRIES)
+        if scan.refused:
+            return ParsedFeed([], 0, scan.refused)
+        note = None
+        if scan.cut_at is not None:
+            content = _cut(content, scan)
+            note = f"more than {MAX_ENTRIES} entries; kept the first {MAX_ENTRIES}"
+            log.info("%s: %s", url, note)
+        content = _safe_char_refs(content)
+        try:
+            return _parse(content, url, content_type, note)
+        except (ValueError, OverflowError, UnicodeError):
+            # feedparser may decode a document otherwise than its first bytes say (a charset
+            # in the Content-Type, a BOM after junk): look for references in every encoding
+            everywhere = _safe_char_refs(content, _CHAR_REFS)
+            if everywhere == content:
+                raise
+            return _parse(everywhere, url, content_type, note)
+    except Exception as exc:  # a parser bug on one document is that feed's outcome
+        log.warning("%s: feed parser failed", url, exc_info=True)
+        return ParsedFeed([], 0, f"parser failed: {type(exc).__name__}: {exc}"[:300])
+
+
+def _parse(content: bytes, url: str, content_type: str | None, note: str | None) -> ParsedFeed:
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type
@@ -176,8 +396,9 @@ def parse_feed(
         elif not version:
             problem = "not an RSS or Atom document"
     if len(parsed.entries) > MAX_ENTRIES:
-        log.info("%s lists %d entries; kept the first %d", url, len(parsed.entries), MAX_ENTRIES)
-    return entries, skipped, problem
+        note = f"{len(parsed.entries)} entries; kept the first {MAX_ENTRIES}"
+        log.info("%s: %s", url, note)
+    return ParsedFeed(entries, skipped, problem, None if problem else note)
 
 
 def fetch_feed(
@@ -198,19 +419,20 @@ def fetch_feed(
     if not result.ok:
         return FeedResult(outcome=FeedOutcome.FETCH_FAILED, reason=result.reason, **common)
     try:
-        entries, skipped, problem = parse_feed(
+        parsed = read_feed(
             result.body, result.final_url or feed.url, content_type=result.content_type
         )
     except Exception as exc:  # a parser crash on one feed must not stop the others
         log.exception("feed %s: parser failed", feed.id)
-        entries, skipped, problem = [], 0, f"parser failed: {type(exc).__name__}: {exc}"[:300]
-    if problem:
-        return FeedResult(outcome=FeedOutcome.INVALID, reason=problem, **common)
+        parsed = ParsedFeed([], 0, f"parser failed: {type(exc).__name__}: {exc}"[:300])
+    if parsed.problem:
+        return FeedResult(outcome=FeedOutcome.INVALID, reason=parsed.problem, **common)
     return FeedResult(
         outcome=FeedOutcome.FETCHED,
-        entries=tuple(entries),
+        entries=tuple(parsed.entries),
         validators=result.validators,
-        skipped_entries=skipped,
+        skipped_entries=parsed.skipped,
+        reason=parsed.note,
         **common,
     )
 

@@ -1,11 +1,13 @@
 """Bounded, SSRF-guarded HTTP GET for feeds and article pages.
 
-Every request has connect/read timeouts *and* a total deadline (a watchdog shuts the socket when
-it passes, so a server dripping bytes cannot hold a worker), a byte cap counted after
-decompression, a redirect cap, and an address check on every connection: the host is resolved
-once, every resolved address is checked, and the socket connects to the checked address, so DNS
-rebinding between check and connect is impossible. Failures are values (:class:`FetchResult`
-with an outcome and a reason), never exceptions.
+Every request has connect/read timeouts *and* a total deadline that covers name resolution, the
+TCP connect, the TLS handshake and the body (resolution runs in a worker thread that is waited
+for only until the deadline; a watchdog shuts the socket when it passes, so a server dripping
+bytes cannot hold a worker), a byte cap counted after decompression, a redirect cap, and an
+address check on every connection: the host is resolved once, every resolved address is checked,
+and the socket connects to the checked address, so DNS rebinding between check and connect is
+impossible. Failures are values (:class:`FetchResult` with an outcome and a reason), never
+exceptions.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -27,12 +29,20 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, DecodeError, NewConnectionError
 from urllib3.util import connection as urllib3_connection
 
 from .config import FetchSettings, Network
 
-__all__ = ["FetchOutcome", "FetchResult", "Fetcher", "Validators", "address_allowed"]
+__all__ = [
+    "FetchOutcome",
+    "FetchResult",
+    "Fetcher",
+    "Resolver",
+    "Validators",
+    "address_allowed",
+    "system_resolver",
+]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +60,18 @@ FEED_TYPES = (
     "text/html",
     "application/octet-stream",
 )
+# what the fetcher asks for and decodes; a body in any other coding would reach the parsers as
+# undecoded bytes (or be decoded by an optional codec without the caller asking for it)
+DECODED_CODINGS = ("gzip", "x-gzip", "deflate", "identity")
+
+Resolver = Callable[[str, int], Sequence[str]]
+"""Resolves (host, port) to IP address strings; raises OSError when the name does not resolve."""
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """The operating system's resolver (getaddrinfo), addresses in its order of preference."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 class FetchOutcome(StrEnum):
@@ -124,18 +146,24 @@ class BlockedAddressError(NewConnectionError):
 
 @dataclass
 class _Watch:
-    """Per-request state: the allowlist and the sockets to shut down at the deadline."""
+    """Per-request state: allowlist, resolver, deadline and the sockets to shut down at it."""
 
     allow: tuple[Network, ...]
+    resolver: Resolver = system_resolver
+    ends: float = float("inf")  # time.monotonic() of the deadline
     # Sockets, not connections: http.client drops ``conn.sock`` as soon as a response will close
     # the connection (HTTP/1.0, "Connection: close"), while the response still reads from it.
     sockets: list[socket.socket] = field(default_factory=list)
     expired: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def remaining(self) -> float:
+        return self.ends - time.monotonic()
+
     def attach(self, sock: socket.socket) -> None:
         with self.lock:
-            self.sockets.append(sock)
+            if sock not in self.sockets:
+                self.sockets.append(sock)
             if not self.expired:
                 return
         _shutdown(sock)
@@ -151,6 +179,30 @@ class _Watch:
 def _shutdown(sock: socket.socket) -> None:
     with suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
+
+
+def _resolve(resolver: Resolver, host: str, port: int, within: float) -> list[str] | None:
+    """``resolver(host, port)`` in a worker thread, waited for ``within`` seconds (None: late).
+
+    getaddrinfo cannot be interrupted and takes no timeout; a lookup that outlives the deadline
+    is left to finish in its (daemon) thread and its answer is dropped.
+    """
+    answer: list[list[str] | BaseException] = []
+
+    def run() -> None:
+        try:
+            answer.append(list(resolver(host, port)))
+        except BaseException as exc:  # handed to the waiting thread
+            answer.append(exc)
+
+    worker = threading.Thread(target=run, name=f"newsmon-resolve-{host[:40]}", daemon=True)
+    worker.start()
+    worker.join(max(within, 0.0))
+    if not answer:
+        return None
+    if isinstance(answer[0], BaseException):
+        raise answer[0]
+    return answer[0]
 
 
 _WATCH: contextvars.ContextVar[_Watch | None] = contextvars.ContextVar("newsmon_fetch_watch")
@@ -170,11 +222,16 @@ class _GuardedMixin:
         if watch is None:
             raise BlockedAddressError(self, "newsmon: connection outside a guarded fetch")  # type: ignore[arg-type]
         host = self.host.strip("[]")
+        if watch.remaining() <= 0:
+            raise ConnectTimeoutError(self, f"deadline passed before connecting to {host}")
         try:
-            infos = socket.getaddrinfo(host, self.port, type=socket.SOCK_STREAM)
-        except socket.gaierror as exc:
+            addresses = _resolve(watch.resolver, host, self.port, watch.remaining())
+        except (OSError, UnicodeError, ValueError) as exc:
             raise NewConnectionError(self, f"cannot resolve {host}: {exc}") from exc  # type: ignore[arg-type]
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        if addresses is None:
+            raise ConnectTimeoutError(self, f"resolving {host} did not finish before the deadline")
+        if not addresses:
+            raise NewConnectionError(self, f"cannot resolve {host}: no address")  # type: ignore[arg-type]
         blocked = [a for a in addresses if not address_allowed(a, watch.allow)]
         if blocked:
             raise BlockedAddressError(
@@ -182,15 +239,19 @@ class _GuardedMixin:
                 f"{host} resolves to {blocked[0]}, a private, loopback, link-local or reserved "
                 "address (allow it with NEWSMON_FETCH_ALLOW)",
             )
+        timeout = self.timeout
+        if isinstance(timeout, (int, float)):  # the connect timeout, cut to what the deadline left
+            timeout = max(min(float(timeout), watch.remaining()), 0.001)
         try:
             sock = urllib3_connection.create_connection(
                 (addresses[0], self.port),
-                self.timeout,
+                timeout,
                 source_address=self.source_address,
                 socket_options=self.socket_options,
             )
         except OSError as exc:
             raise NewConnectionError(self, f"cannot connect to {host}: {exc}") from exc  # type: ignore[arg-type]
+        watch.attach(sock)  # from here on the watchdog covers the TLS handshake too
         return sock
 
     sock: socket.socket | None
@@ -257,6 +318,8 @@ def _describe(exc: BaseException) -> str:
     """A short reason: the innermost cause, without urllib3's connection-object prefix."""
     cause = _cause(exc)
     text = str(cause)
+    if isinstance(cause, ConnectTimeoutError) and len(cause.args) == 2:
+        return str(cause.args[1])  # (connection, message)
     if isinstance(cause, NewConnectionError) and "): " in text:
         return text.split("): ", 1)[1]
     return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
@@ -269,8 +332,9 @@ def _media_type(content_type: str | None) -> str:
 class Fetcher:
     """One HTTP session for a run: shared connection pools, per-host politeness."""
 
-    def __init__(self, settings: FetchSettings) -> None:
+    def __init__(self, settings: FetchSettings, *, resolver: Resolver = system_resolver) -> None:
         self.settings = settings
+        self.resolver = resolver  # how host names become addresses (tests: a fake DNS)
         self._session = requests.Session()
         self._session.trust_env = False  # proxies from the environment would bypass the guard
         # redirects are followed by hand in _get; requests' own counter would raise
@@ -326,7 +390,13 @@ class Fetcher:
         media_types: Sequence[str] | None = None,
         validators: Validators | None = None,
     ) -> FetchResult:
-        attempt = _Attempt(url, self.settings.deadline, _Watch(allow=self.settings.allow_networks))
+        deadline = self.settings.deadline
+        watch = _Watch(
+            allow=self.settings.allow_networks,
+            resolver=self.resolver,
+            ends=time.monotonic() + deadline,
+        )
+        attempt = _Attempt(url, deadline, watch)
         token = _WATCH.set(attempt.watch)
         timer = threading.Timer(self.settings.deadline, attempt.watch.expire)
         timer.daemon = True
@@ -405,7 +475,13 @@ class Fetcher:
         if media_types is not None and media and media not in media_types:
             return attempt.done(FetchOutcome.WRONG_TYPE, f"content type {media}")
         declared = response.headers.get("Content-Length", "")
-        encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
+        codings = [
+            c.strip() for c in response.headers.get("Content-Encoding", "").lower().split(",")
+        ]
+        unknown = [c for c in codings if c and c not in DECODED_CODINGS]
+        if unknown:
+            return attempt.done(FetchOutcome.WRONG_TYPE, f"content encoding {unknown[0]}"[:100])
+        encoded = any(c and c != "identity" for c in codings)
         if declared.isdigit() and int(declared) > limit and not encoded:
             return attempt.done(FetchOutcome.TOO_LARGE, f"Content-Length {declared} > {limit}")
         chunks: list[bytes] = []
@@ -418,6 +494,8 @@ class Fetcher:
                 chunks.append(chunk)
         except Exception as exc:  # any failure while reading is this URL's outcome
             reason = _describe(exc)
+            if isinstance(exc, DecodeError):
+                reason = f"cannot decode the {', '.join(codings)} body: {reason}"
             timed_out = "timed out" in reason.lower()
             outcome = FetchOutcome.TIMEOUT if timed_out else FetchOutcome.CONNECTION_ERROR
             return attempt.done(outcome, reason)
@@ -451,7 +529,8 @@ class _Attempt:
         validators: Validators | None = None,
     ) -> FetchResult:
         failed = outcome not in (FetchOutcome.OK, FetchOutcome.NOT_MODIFIED)
-        if failed and (self.watch.expired or (outcome is FetchOutcome.TIMEOUT and not reason)):
+        timed_out = outcome is FetchOutcome.TIMEOUT and (not reason or self.remaining() <= 0)
+        if failed and (self.watch.expired or timed_out):
             outcome, reason = FetchOutcome.TIMEOUT, f"total deadline of {self.deadline:g}s passed"
         return FetchResult(
             url=self.url,
