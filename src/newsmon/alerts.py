@@ -16,7 +16,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from email.message import EmailMessage
 from time import monotonic
@@ -37,7 +37,15 @@ from .config import (
     yaml_line,
 )
 from .index import IndexNames, bulk_write
-from .mail import AlertEmail, AlertItem, SendResult, SmtpSettings, check_address, compose
+from .mail import (
+    AlertEmail,
+    AlertItem,
+    SendResult,
+    SmtpSettings,
+    check_address,
+    compose,
+    message_id_for,
+)
 from .mail import send as smtp_send
 
 __all__ = [
@@ -376,6 +384,7 @@ class AlertSettings:
     first_lookback: timedelta = timedelta(days=1)  # what a new rule sees on its first run
     retry_after: timedelta = timedelta(minutes=5)  # first retry of a 4xx; doubles, up to 2 h
     claim_timeout: timedelta = timedelta(minutes=10)  # a batch "sending" longer is taken over
+    max_attempts: int = 12  # 4xx/connection retries of one email before it is given up (~15 h)
 
     @classmethod
     def from_env(
@@ -384,14 +393,19 @@ class AlertSettings:
         env = os.environ if environ is None else environ
         reader = _EnvReader(env)
 
-        def duration(name: str, default: timedelta) -> timedelta:
+        def duration(name: str, default: timedelta, *, positive: bool = False) -> timedelta:
             raw = env.get(name, "").strip()
             if not raw:
                 return default
             try:
-                return parse_duration(raw)
+                value = parse_duration(raw)
             except ValueError as exc:
                 raise ConfigError(str(exc), file="environment", field=name) from None
+            if positive and value <= timedelta(0):
+                raise ConfigError(
+                    f"must be longer than 0 (got {raw!r})", file="environment", field=name
+                )
+            return value
 
         kibana = env.get("NEWSMON_KIBANA_URL", "").strip().rstrip("/") or None
         if kibana and not kibana.startswith(("http://", "https://")):
@@ -409,6 +423,9 @@ class AlertSettings:
             lag=duration("NEWSMON_ALERTS_LAG", cls.lag),
             first_lookback=duration("NEWSMON_ALERTS_FIRST_LOOKBACK", cls.first_lookback),
             retry_after=duration("NEWSMON_ALERTS_RETRY_AFTER", cls.retry_after),
+            claim_timeout=duration(
+                "NEWSMON_ALERTS_CLAIM_TIMEOUT", cls.claim_timeout, positive=True
+            ),
         )
 
 
@@ -978,9 +995,12 @@ def _claim(
     items: Sequence[Mapping[str, Any]],
     now: datetime,
     claim_timeout: timedelta,
+    message_id: str,
 ) -> tuple[Mapping[str, Any] | None, int]:
     """Take the right to send ``batch_key``: (the email document before, attempts so far) or
-    (None, -1) when another worker holds it or it was already sent or failed."""
+    (None, -1) when another worker holds it or it was already sent or failed.
+
+    The first claim stores ``message_id``; every later attempt keeps the stored one."""
     doc_id = email_id(batch_key)
     first = items[0]
     claim = {
@@ -995,6 +1015,7 @@ def _claim(
         "attempts": 0,
         "item_ids": [i["_id"] for i in items],
         "item_count": len(items),
+        "message_id": message_id,
     }
     try:
         current = es.get(index=ledger, id=doc_id)
@@ -1017,7 +1038,12 @@ def _claim(
         es.index(
             index=ledger,
             id=doc_id,
-            document={**src, **claim, "attempts": attempts},
+            document={
+                **src,
+                **claim,
+                "attempts": attempts,
+                "message_id": src.get("message_id") or message_id,
+            },
             if_seq_no=current["_seq_no"],
             if_primary_term=current["_primary_term"],
             refresh=True,
@@ -1028,7 +1054,10 @@ def _claim(
 
 
 def _alert_email(
-    batch_key: str, items: Sequence[Mapping[str, Any]], recipients: Sequence[str] | None
+    batch_key: str,
+    items: Sequence[Mapping[str, Any]],
+    recipients: Sequence[str] | None,
+    message_id: str | None = None,
 ) -> AlertEmail:
     ordered = sorted(
         items,
@@ -1065,6 +1094,7 @@ def _alert_email(
         total_matches=sum(int(d.get("matched_articles") or 1) for d in ordered),
         notes=notes,
         timezone=first.get("timezone") or "UTC",
+        message_id=message_id,
     )
 
 
@@ -1103,8 +1133,12 @@ def deliver(
     modes: Sequence[Mode] = ("immediate", "digest"),
     now: datetime | None = None,
     send: SendFunction | None = None,
+    source_notes: Mapping[str, Sequence[str]] | None = None,
 ) -> RunReport:
     """Send every due batch of decided stories not sent yet, one email per (rule, batch).
+
+    ``source_notes`` adds lines to a rule's emails, by rule id (its failing feeds, see
+    :func:`newsmon.health.source_notes`).
 
     A batch is claimed in the ledger first (its email document, created or compare-and-set), so
     two workers never send it both; the result is recorded on the email document and its
@@ -1116,7 +1150,15 @@ def deliver(
     ledger = names.index("alert-ledger")
     es.indices.refresh(index=ledger)
     for batch_key, items in sorted(_pending(es, ledger, modes, now).items()):
-        before, attempts = _claim(es, ledger, batch_key, items, now, alert_settings.claim_timeout)
+        before, attempts = _claim(
+            es,
+            ledger,
+            batch_key,
+            items,
+            now,
+            alert_settings.claim_timeout,
+            message_id_for(batch_key, smtp.sender),
+        )
         ids = [i["_id"] for i in items]
         if attempts < 0:
             if before is not None:  # sent or failed, but the stories were not updated: repair
@@ -1129,8 +1171,11 @@ def deliver(
             else:
                 report.counts["batches_busy"] += 1
             continue
-        left = list((before or {}).get("recipients_left") or ())
-        alert = _alert_email(batch_key, items, left or None)
+        before = before or {}
+        left = list(before.get("recipients_left") or ())
+        alert = _alert_email(batch_key, items, left or None, before.get("message_id"))
+        if source_notes and source_notes.get(alert.rule_id):
+            alert = replace(alert, notes=alert.notes + tuple(source_notes[alert.rule_id]))
         try:
             message = compose(alert, smtp, now=now)
         except ValueError as exc:  # nothing a resend would fix (e.g. a bad stored address)
@@ -1153,7 +1198,7 @@ def deliver(
                 refresh=True,
             )
             raise
-        status = _record(es, ledger, batch_key, ids, result, attempts + 1, now, alert_settings)
+        status = _record(es, ledger, batch_key, ids, result, before, now, alert_settings)
         report.counts[f"emails_{status}"] += 1
         report.counts[f"stories_{status}"] += len(ids)
         report.emails.append(
@@ -1179,27 +1224,49 @@ def _record(
     batch_key: str,
     ids: Sequence[str],
     result: SendResult,
-    attempts: int,
+    before: Mapping[str, Any],
     now: datetime,
     alert_settings: AlertSettings,
 ) -> str:
-    """Write how a send ended on the batch's email document and its stories; the status."""
+    """Write how a send ended on the batch's email document and its stories; the status.
+
+    ``before`` is the email document as claimed: an attempt for the recipients an earlier one
+    left over (4xx) keeps the earlier result — the email stays sent to those who got it, and
+    only the recipients still left are tried again, so no one gets it twice for a refusal.
+    """
+    attempts = int(before.get("attempts") or 0) + 1
     status = result.status
+    left = list(before.get("recipients_left") or ())
+    delivered_before = bool(left and before.get("sent_at"))
+    refused = list(result.refused)
+    reason = result.reason
+    if left:  # the earlier permanent refusals stay on record
+        refused = [r for r in before.get("refused") or () if r not in left] + refused
+        reason = f"{reason} (earlier: {before.get('smtp_reason') or ''})"
     record: dict[str, Any] = {
         "status": status,
         "attempts": attempts,
         "message_id": result.message_id,
         "smtp_code": result.code,
-        "smtp_reason": result.reason[:500] or None,
-        "refused": list(result.refused),
+        "smtp_reason": reason[:500] or None,
+        "refused": refused,
         "recipients_left": [],
         "updated_at": _iso(now),
     }
-    if status == "sent":
+    if status == "sent" and not delivered_before:
         record["sent_at"] = _iso(now)
-        if result.retry_recipients:  # some recipients said "try later": only they get it again
-            status = record["status"] = "retry"
-            record["recipients_left"] = list(result.retry_recipients)
+    if status == "sent" and result.retry_recipients:  # some said "try later": only they
+        status = "retry"
+        record["recipients_left"] = list(result.retry_recipients)
+    elif status == "retry":  # the same recipients as this attempt, or those of them it names
+        record["recipients_left"] = list(result.retry_recipients) or left
+    if status == "retry" and attempts >= alert_settings.max_attempts:
+        status = "failed"
+        record["smtp_reason"] = f"gave up after {attempts} attempts: {reason}"[:500]
+        record["recipients_left"] = []
+    if status == "failed" and delivered_before:  # it reached the others: it was sent
+        status = "sent"
+    record["status"] = status
     story_changes: dict[str, Any] = {"status": status, "updated_at": _iso(now)}
     if status == "retry":
         backoff = min(alert_settings.retry_after * 2 ** (attempts - 1), timedelta(hours=2))
@@ -1232,12 +1299,16 @@ def run_alerts(
     mode: Mode | None = None,
     now: datetime | None = None,
     send: SendFunction | None = None,
+    source_notes: Mapping[str, Sequence[str]] | None = None,
 ) -> RunReport:
     """Decide (the enabled rules of ``mode``, or all), then deliver what is due."""
     now = now or datetime.now(UTC)
     report = decide(es, names, rule_set.enabled(mode), alert_settings, now=now)
     modes: tuple[Mode, ...] = (mode,) if mode else ("immediate", "digest")
-    report.merge(deliver(es, names, smtp, alert_settings, modes=modes, now=now, send=send))
+    delivered = deliver(
+        es, names, smtp, alert_settings, modes=modes, now=now, send=send, source_notes=source_notes
+    )
+    report.merge(delivered)
     return report
 
 

@@ -80,6 +80,8 @@ _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _ADDRESS = re.compile(rf"({_ATOM}(?:\.{_ATOM})*)@({_LABEL}(?:\.{_LABEL})*)")
 
+_MESSAGE_ID = re.compile(r"<[!-;=?-~]{1,200}@[!-;=?-Z^-~]{1,200}>")  # no spaces, <, > or [ ]
+
 # Unpaired bidi embeddings/overrides/isolates could reorder the trusted text around them.
 _BIDI_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
 
@@ -245,6 +247,8 @@ class AlertEmail:
     total_matches: int | None = None  # matching articles, for "5 new stories, 12 articles"
     notes: tuple[str, ...] = ()  # extra header lines, e.g. "3 of 40 feeds have failed for 24 h"
     timezone: str = "UTC"  # IANA zone the story times are shown in
+    # the Message-ID stored with the batch at its first attempt; None: derived from batch_key
+    message_id: str | None = None
 
 
 def message_id_for(batch_key: str, sender: str) -> str:
@@ -276,12 +280,20 @@ def compose(
     message.set_raw("To", _fold_addresses("To", recipients))
     message.set_raw("Subject", _fold_header("Subject", view.subject))
     message["Date"] = format_datetime(_aware(now or datetime.now(UTC)))
-    message["Message-ID"] = message_id_for(alert.batch_key, settings.sender)
+    message["Message-ID"] = _message_id(alert, settings)
     message.set_raw("X-Newsmon-Rule", _fold_header("X-Newsmon-Rule", view.rule_id or "-"))
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies
     message.set_content(view.text())
     message.add_alternative(view.html(), subtype="html")
     return message
+
+
+def _message_id(alert: AlertEmail, settings: SmtpSettings) -> str:
+    if alert.message_id is None:
+        return message_id_for(alert.batch_key, settings.sender)
+    if not _MESSAGE_ID.fullmatch(alert.message_id):
+        raise ValueError(f"not a Message-ID: {alert.message_id!r}")
+    return alert.message_id
 
 
 def _recipients(recipients: Iterable[str]) -> list[str]:

@@ -1,0 +1,426 @@
+"""SMTP faults end to end: ``alerts run`` against a real SMTP server on loopback that answers
+4xx, 5xx or hangs up where the test says, with the alert ledger on the real Elasticsearch node.
+
+A transient fault (421/451 anywhere, a connection lost) keeps the email for a later run after a
+backoff; a permanent one (5xx) is recorded with the server's reply and never tried again; a
+refused recipient never stops the others; a resend carries the Message-ID stored at the first
+attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
+from elasticsearch import Elasticsearch
+
+from newsmon.alerts import AlertSettings, RuleSet, email_id, run_alerts
+from newsmon.config import ConfigError, Settings
+from newsmon.index import IndexNames, ensure_indices
+from newsmon.mail import SmtpSettings, message_id_for
+
+from .test_alerts_es import _article, _ledger, _rules, _write
+from .test_mail import Received
+
+SENDER = "alerts@newsmon.test"
+FAST = AlertSettings(lag=timedelta(0), retry_after=timedelta(minutes=5))
+
+
+# --- a server that fails on purpose --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fault:
+    """How the server treats one connection; the default is a clean delivery."""
+
+    greeting: str | None = None  # reply instead of "220", then hang up
+    mail: str | None = None  # reply to MAIL FROM
+    rcpt: Mapping[str, str] = field(default_factory=dict)  # address (or "*") -> reply
+    data: str | None = None  # reply at the end of DATA; the message is not kept
+    drop: str | None = None  # "before_data": hang up at RCPT; "after_data": keep the message,
+    # hang up without a reply
+    stall: float = 0.0  # seconds to wait before the reply to MAIL or DATA (``stall_at``)
+    stall_at: str = "data"  # "mail": before any data; "data": the message kept, no reply yet
+
+
+@dataclass
+class FaultyHandler:
+    """aiosmtpd handler: each connection takes the next :class:`Fault` of ``plan`` (none left:
+    all goes well); it stores what it accepted and counts connections and RCPTs."""
+
+    plan: list[Fault] = field(default_factory=list)
+    received: list[Received] = field(default_factory=list)
+    connections: int = 0
+    rcpts: list[str] = field(default_factory=list)
+    faults: dict[int, Fault] = field(default_factory=dict)  # by id(session)
+
+    def next_fault(self, session: Any) -> Fault:
+        self.connections += 1
+        fault = self.plan.pop(0) if self.plan else Fault()
+        self.faults[id(session)] = fault
+        return fault
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        fault = self.faults[id(session)]
+        if fault.stall and fault.stall_at == "mail":
+            await asyncio.sleep(fault.stall)
+        if fault.mail:
+            return fault.mail
+        envelope.mail_from = address
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        fault = self.faults[id(session)]
+        self.rcpts.append(address)
+        if fault.drop == "before_data":
+            server.transport.close()
+            return "250 OK"
+        reply = fault.rcpt.get(address, fault.rcpt.get("*"))
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        fault = self.faults[id(session)]
+        if fault.data:
+            return fault.data
+        self.received.append(
+            Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
+        )
+        if fault.stall and fault.stall_at == "data":
+            await asyncio.sleep(fault.stall)
+        if fault.drop == "after_data":
+            server.transport.close()
+        return "250 2.0.0 Ok: queued"
+
+
+class _FaultySMTP(SMTP):
+    async def _handle_client(self) -> None:
+        handler = self.event_handler
+        assert isinstance(handler, FaultyHandler)
+        fault = handler.next_fault(self.session)
+        if fault.greeting is not None:
+            await self.push(fault.greeting)
+            assert self.transport is not None
+            self.transport.close()
+            return
+        await super()._handle_client()
+
+
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        return _FaultySMTP(self.handler, **self.SMTP_kwargs)
+
+    def _trigger_server(self) -> None:
+        sockets = getattr(self.server, "sockets", None)
+        assert sockets
+        self.port = sockets[0].getsockname()[1]
+        super()._trigger_server()  # type: ignore[no-untyped-call]
+
+
+@contextmanager
+def faulty_smtp_server() -> Iterator[tuple[FaultyHandler, int]]:
+    handler = FaultyHandler()
+    controller = _Controller(handler, hostname="127.0.0.1", port=0)
+    controller.start()
+    handler.connections = 0  # start() connected once to check the server is up
+    try:
+        yield handler, controller.port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[FaultyHandler, SmtpSettings]]:
+    with faulty_smtp_server() as (handler, port):
+        yield handler, SmtpSettings(port=port, sender=SENDER, timeout=5)
+
+
+@pytest.fixture
+def names(es: Elasticsearch, settings: Settings) -> IndexNames:
+    names = IndexNames(settings.index_prefix)
+    ensure_indices(es, names, settings.config_dir)
+    return names
+
+
+RULES = (
+    "alerts:\n  - id: quake\n    name: Quake\n    query: earthquake\n"
+    "    recipients: [{recipients}]\n"
+)
+
+
+def _quake(es: Elasticsearch, names: IndexNames, *recipients: str) -> RuleSet:
+    _write(es, names, _article(1, "Earthquake in Quetta", "An earthquake shook Quetta."))
+    return _rules(RULES.format(recipients=", ".join(recipients or ("desk@example.org",))))
+
+
+def _email(es: Elasticsearch, names: IndexNames) -> dict[str, Any]:
+    [doc] = _ledger(es, names, kind="email")
+    return doc
+
+
+def _story(es: Elasticsearch, names: IndexNames) -> dict[str, Any]:
+    [doc] = _ledger(es, names, kind="story")
+    return doc
+
+
+def _at(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# --- transient: kept, retried after a backoff ---------------------------------------------------
+
+TRANSIENT = {
+    "421 at connect": (Fault(greeting="421 4.3.2 Too busy, try later"), 421, "Too busy"),
+    "421 at MAIL": (Fault(mail="421 4.3.2 Shutting down"), 421, "Shutting down"),
+    "451 at MAIL": (Fault(mail="451 4.3.0 Local problem"), 451, "Local problem"),
+    "421 at RCPT": (Fault(rcpt={"*": "421 4.3.2 Shutting down"}), 421, "Shutting down"),
+    "451 at RCPT": (Fault(rcpt={"*": "451 4.7.1 Greylisted"}), 451, "Greylisted"),
+    "421 at DATA end": (Fault(data="421 4.3.2 Shutting down"), 421, "Shutting down"),
+    "451 at DATA end": (Fault(data="451 4.3.0 Queue full"), 451, "Queue full"),
+    "dropped before DATA": (Fault(drop="before_data"), None, "connection lost"),
+    "dropped after DATA": (Fault(drop="after_data"), None, "connection lost"),
+    "no reply to MAIL": (Fault(stall=3, stall_at="mail"), None, "timed out"),
+    "no reply after DATA": (Fault(stall=3, stall_at="data"), None, "timed out"),
+}
+KEPT_BY_THE_SERVER = ("dropped after DATA", "no reply after DATA")  # the reply was lost
+
+
+@pytest.mark.parametrize("fault", list(TRANSIENT))
+def test_transient_fault_keeps_the_email_for_a_later_run(
+    es: Elasticsearch, names: IndexNames, smtp: tuple[FaultyHandler, SmtpSettings], fault: str
+) -> None:
+    handler, smtp_settings = smtp
+    plan, code, text = TRANSIENT[fault]
+    rule_set = _quake(es, names, "desk@example.org", "geo@example.org")
+    handler.plan = [plan]
+    if plan.stall:
+        smtp_settings = replace(smtp_settings, timeout=0.5)
+    now = datetime.now(UTC) + timedelta(seconds=1)
+
+    first = run_alerts(es, names, rule_set, FAST, smtp_settings, now=now)
+
+    assert (first.counts["emails_retry"], first.counts["emails_sent"]) == (1, 0)
+    doc = _email(es, names)
+    assert (doc["status"], doc["attempts"], doc["smtp_code"]) == ("retry", 1, code)
+    assert text in doc["smtp_reason"]
+    assert doc["next_attempt_at"] == _at(now + timedelta(minutes=5))
+    story = _story(es, names)
+    assert (story["status"], story["due_at"]) == ("retry", doc["next_attempt_at"])
+    stored_id = doc["message_id"]
+    assert stored_id == message_id_for(story["batch_key"], SENDER)
+    kept = len(handler.received)  # 1 only when the server had the message and the reply was lost
+    assert kept == (1 if fault in KEPT_BY_THE_SERVER else 0)
+
+    early = run_alerts(es, names, rule_set, FAST, smtp_settings, now=now + timedelta(minutes=4))
+    assert early.emails == [] and handler.connections == 1  # not due: not even a connection
+
+    later = run_alerts(es, names, rule_set, FAST, smtp_settings, now=now + timedelta(minutes=6))
+
+    assert later.counts["emails_sent"] == 1
+    assert len(handler.received) == kept + 1  # at most one duplicate, recognisable as such
+    assert {r.message["Message-ID"] for r in handler.received} == {stored_id}
+    assert handler.received[-1].rcpt_tos == ["desk@example.org", "geo@example.org"]
+    doc = _email(es, names)
+    assert (doc["status"], doc["attempts"], doc["smtp_code"]) == ("sent", 2, 250)
+    assert _story(es, names)["status"] == "sent"
+    quiet = run_alerts(es, names, rule_set, FAST, smtp_settings, now=now + timedelta(hours=3))
+    assert quiet.emails == [] and handler.connections == 2
+
+
+def test_backoff_doubles_and_a_fault_that_never_ends_is_given_up(
+    es: Elasticsearch, names: IndexNames, smtp: tuple[FaultyHandler, SmtpSettings]
+) -> None:
+    handler, smtp_settings = smtp
+    rule_set = _quake(es, names)
+    handler.plan = [Fault(rcpt={"*": "451 4.7.1 Greylisted"})] * 3
+    alert_settings = replace(FAST, max_attempts=3)
+    now = datetime.now(UTC) + timedelta(seconds=1)
+
+    run_alerts(es, names, rule_set, alert_settings, smtp_settings, now=now)
+    assert _email(es, names)["next_attempt_at"] == _at(now + timedelta(minutes=5))
+    second = now + timedelta(minutes=5)
+    run_alerts(es, names, rule_set, alert_settings, smtp_settings, now=second)
+    assert _email(es, names)["next_attempt_at"] == _at(second + timedelta(minutes=10))
+    third = second + timedelta(minutes=10)
+    last = run_alerts(es, names, rule_set, alert_settings, smtp_settings, now=third)
+
+    assert last.counts["emails_failed"] == 1
+    doc = _email(es, names)
+    assert (doc["status"], doc["attempts"], doc["smtp_code"]) == ("failed", 3, 451)
+    assert doc["smtp_reason"].startswith("gave up after 3 attempts:")
+    assert "Greylisted" in doc["smtp_reason"]
+    assert _story(es, names)["status"] == "failed"
+    after = run_alerts(es, names, rule_set, alert_settings, smtp_settings, now=third + timedelta(1))
+    assert after.emails == [] and handler.connections == 3 and handler.received == []
+
+
+# --- permanent: recorded with the server's reply, never retried ---------------------------------
+
+PERMANENT = {
+    "554 at connect": (Fault(greeting="554 5.7.1 Go away"), 554, "Go away"),
+    "553 at MAIL": (Fault(mail="553 5.7.1 Sender not allowed"), 553, "Sender not allowed"),
+    "550 at RCPT": (Fault(rcpt={"*": "550 5.1.1 No such user"}), 550, "No such user"),
+    "550 at DATA end": (Fault(data="550 5.7.1 Message refused as spam"), 550, "refused as spam"),
+    "552 at DATA end": (Fault(data="552 5.3.4 Message too big"), 552, "too big"),
+}
+
+
+@pytest.mark.parametrize("fault", list(PERMANENT))
+def test_permanent_refusal_is_recorded_and_never_retried(
+    es: Elasticsearch, names: IndexNames, smtp: tuple[FaultyHandler, SmtpSettings], fault: str
+) -> None:
+    handler, smtp_settings = smtp
+    plan, code, text = PERMANENT[fault]
+    rule_set = _quake(es, names)
+    handler.plan = [plan]
+    now = datetime.now(UTC)
+
+    first = run_alerts(es, names, rule_set, FAST, smtp_settings, now=now)
+
+    assert first.counts["emails_failed"] == 1 and handler.received == []
+    assert first.emails[0]["code"] == code and text in first.emails[0]["reason"]
+    doc = _email(es, names)
+    assert (doc["status"], doc["attempts"], doc["smtp_code"]) == ("failed", 1, code)
+    assert text in doc["smtp_reason"] and "next_attempt_at" not in doc
+    assert _story(es, names)["status"] == "failed"
+    for hours in (1, 5, 30):
+        later = run_alerts(
+            es, names, rule_set, FAST, smtp_settings, now=now + timedelta(hours=hours)
+        )
+        assert later.emails == []
+    assert handler.connections == 1 and handler.received == []
+
+
+# --- several recipients: one refused never stops the others -------------------------------------
+
+
+@pytest.mark.parametrize("late_later", ["250", "550 5.1.1 Mailbox disabled"])
+def test_a_refused_recipient_does_not_stop_the_others(
+    es: Elasticsearch,
+    names: IndexNames,
+    smtp: tuple[FaultyHandler, SmtpSettings],
+    late_later: str,
+) -> None:
+    handler, smtp_settings = smtp
+    rule_set = _quake(es, names, "desk@example.org", "gone@example.org", "late@example.org")
+    refusals = {"gone@example.org": "550 5.1.1 No such user", "late@example.org": "451 4.2.1 Busy"}
+    second = {} if late_later == "250" else {"late@example.org": late_later}
+    handler.plan = [Fault(rcpt=refusals), Fault(rcpt=second)]
+    now = datetime.now(UTC)
+
+    first = run_alerts(es, names, rule_set, FAST, smtp_settings, now=now)
+
+    [got] = handler.received
+    assert got.rcpt_tos == ["desk@example.org"]  # the accepted one gets it now
+    assert first.emails[0]["status"] == "retry"
+    doc = _email(es, names)
+    assert doc["recipients_left"] == ["late@example.org"]  # only the 4xx one is tried again
+    assert "gone@example.org 550 5.1.1 No such user" in doc["smtp_reason"]
+    assert "accepted for 1 of 3 recipients" in doc["smtp_reason"]
+
+    run_alerts(es, names, rule_set, FAST, smtp_settings, now=now + timedelta(minutes=6))
+    run_alerts(es, names, rule_set, FAST, smtp_settings, now=now + timedelta(hours=5))
+
+    assert handler.rcpts.count("gone@example.org") == 1  # a 550 is never asked again
+    assert handler.rcpts.count("desk@example.org") == 1  # nor is whoever got it
+    assert handler.rcpts.count("late@example.org") == 2
+    doc = _email(es, names)
+    # it reached desk@ (and late@ when accepted): the email counts as sent; refusals stay
+    assert (doc["status"], doc["attempts"], doc["recipients_left"]) == ("sent", 2, [])
+    assert _story(es, names)["status"] == "sent"
+    assert "No such user" in doc["smtp_reason"]  # the first attempt's reply, kept
+    if late_later == "250":
+        assert [r.rcpt_tos for r in handler.received] == [
+            ["desk@example.org"],
+            ["late@example.org"],
+        ]
+        assert doc["refused"] == ["gone@example.org"]
+    else:
+        assert len(handler.received) == 1
+        assert doc["refused"] == ["gone@example.org", "late@example.org"]
+        assert "Mailbox disabled" in doc["smtp_reason"]
+    assert len({r.message["Message-ID"] for r in handler.received}) == 1
+
+
+def test_a_retry_for_the_leftover_recipients_never_reaches_the_others_again(
+    es: Elasticsearch, names: IndexNames, smtp: tuple[FaultyHandler, SmtpSettings]
+) -> None:
+    handler, smtp_settings = smtp
+    rule_set = _quake(es, names, "desk@example.org", "late@example.org")
+    handler.plan = [
+        Fault(rcpt={"late@example.org": "450 4.2.1 Mailbox busy"}),
+        Fault(drop="before_data"),  # the retry for late@ loses its connection
+        Fault(greeting="421 4.3.2 Too busy"),  # and the next one is turned away
+    ]
+    now = datetime.now(UTC)
+
+    for minutes in (0, 6, 20, 60):
+        run_alerts(es, names, rule_set, FAST, smtp_settings, now=now + timedelta(minutes=minutes))
+
+    assert [r.rcpt_tos for r in handler.received] == [["desk@example.org"], ["late@example.org"]]
+    assert handler.rcpts.count("desk@example.org") == 1
+    doc = _email(es, names)
+    assert (doc["status"], doc["attempts"], doc["recipients_left"]) == ("sent", 4, [])
+
+
+def test_the_stored_message_id_survives_a_change_of_sender(
+    es: Elasticsearch, names: IndexNames, smtp: tuple[FaultyHandler, SmtpSettings]
+) -> None:
+    handler, smtp_settings = smtp
+    rule_set = _quake(es, names)
+    handler.plan = [Fault(drop="after_data")]
+    now = datetime.now(UTC)
+    run_alerts(es, names, rule_set, FAST, smtp_settings, now=now)
+    stored = _email(es, names)["message_id"]
+
+    moved = replace(smtp_settings, sender="newsmon@other.example")
+    run_alerts(es, names, rule_set, FAST, moved, now=now + timedelta(minutes=6))
+
+    first, duplicate = handler.received
+    assert duplicate.mail_from == "newsmon@other.example"
+    assert first.message["Message-ID"] == duplicate.message["Message-ID"] == stored
+    assert stored.endswith("@newsmon.test>")  # decided under the first sender, kept
+    doc = es.get(index=names.index("alert-ledger"), id=email_id(_story(es, names)["batch_key"]))
+    assert doc["_source"]["status"] == "sent"
+
+
+# --- settings ------------------------------------------------------------------------------------
+
+
+def test_claim_timeout_comes_from_the_environment() -> None:
+    settings = Settings()
+    assert AlertSettings.from_env(settings, {}).claim_timeout == timedelta(minutes=10)
+    env = {"NEWSMON_ALERTS_CLAIM_TIMEOUT": "90s"}
+    assert AlertSettings.from_env(settings, env).claim_timeout == timedelta(seconds=90)
+    for bad in ("0s", "soon", "-5m"):
+        with pytest.raises(ConfigError) as error:
+            AlertSettings.from_env(settings, {"NEWSMON_ALERTS_CLAIM_TIMEOUT": bad})
+        assert error.value.field == "NEWSMON_ALERTS_CLAIM_TIMEOUT"
+        assert error.value.file == "environment"
+
+
+def test_compose_uses_the_stored_message_id_and_refuses_a_malformed_one() -> None:
+    from newsmon.mail import AlertEmail, AlertItem, compose
+
+    item = AlertItem("s1", "Earthquake in Quetta", "https://dawn.com/1", "dawn.com", None, ())
+    alert = AlertEmail("quake", "Quake", "earthquake", ("desk@example.org",), (item,), "quake/b1")
+    smtp = SmtpSettings(sender="newsmon@other.example")
+    assert compose(alert, smtp)["Message-ID"] == message_id_for("quake/b1", smtp.sender)
+    stored = "<newsmon.0123abcd@newsmon.test>"
+    assert compose(replace(alert, message_id=stored), smtp)["Message-ID"] == stored
+    for bad in ("newsmon.1@x", "<a b@x>", "<x@y>\r\nBcc: evil@example.org", "<@x>"):
+        with pytest.raises(ValueError, match="not a Message-ID"):
+            compose(replace(alert, message_id=bad), smtp)
