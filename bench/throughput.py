@@ -1,10 +1,13 @@
 """Per-article throughput: newsmon's work per page next to plain trafilatura, in one run.
 
 newsmon's per-article work is what the pipeline does after a page is downloaded: decode and
-extract (newsmon.extract), canonicalise the URL and derive the id, build the Elasticsearch
-document and serialise it. The baseline is ``trafilatura.extract(html, url=url)`` with the
-library's defaults. Both run over the same decompressed pages in memory, interleaved round by
-round (this machine is noisy), so the ratio compares like with like.
+extract (newsmon.extract, in a worker process of newsmon.isolate as the pipeline does),
+canonicalise the URL and derive the id, build the Elasticsearch document and serialise it. The
+same work with the extraction in this process (``in_process``) is timed alongside: the
+difference is what the worker process costs. The baseline is
+``trafilatura.extract(html, url=url)`` with the library's defaults. All run over the same
+decompressed pages in memory, interleaved round by round (this machine is noisy), so the
+ratios compare like with like.
 
     python bench/throughput.py --pages ../shared/data/news-pages [--rounds 3]
 
@@ -22,17 +25,21 @@ from collections.abc import Callable, Sequence
 
 import trafilatura
 
+from newsmon.config import ExtractSettings
 from newsmon.demo import DemoPage, load_pages
-from newsmon.extract import extract_page
+from newsmon.isolate import ExtractionPool, Extractor, InProcessExtractor
 from newsmon.pipeline import build_article
 from newsmon.urls import canonical_url, url_id
 
 
-def pipeline_work(page: DemoPage) -> int:
-    extracted = extract_page(page.html, page.original_url)
-    canonical = canonical_url(page.original_url)
-    doc = build_article(page.original_url, canonical, extracted)
-    return len(url_id(canonical)) + len(json.dumps(doc))
+def pipeline_work(extractor: Extractor) -> Callable[[DemoPage], int]:
+    def work(page: DemoPage) -> int:
+        extracted = extractor.extract(page.html, page.original_url).page
+        canonical = canonical_url(page.original_url)
+        doc = build_article(page.original_url, canonical, extracted)
+        return len(url_id(canonical)) + len(json.dumps(doc))
+
+    return work
 
 
 def trafilatura_work(page: DemoPage) -> int:
@@ -56,25 +63,36 @@ def main() -> int:
     if not pages:
         print(f"no pages under {args.pages}", file=sys.stderr)
         return 2
-    print(f"{len(pages)} pages, {args.rounds} rounds; warming up", file=sys.stderr)
-    timed(pipeline_work, pages[:5])
-    timed(trafilatura_work, pages[:5])
-    ours: list[float] = []
-    theirs: list[float] = []
-    for n in range(args.rounds):
-        # alternate the order so neither side always runs on a warmer machine
-        pair = [(ours, pipeline_work), (theirs, trafilatura_work)]
-        for bucket, work in pair if n % 2 == 0 else reversed(pair):
-            bucket.append(timed(work, pages))
-        print(
-            f"round {n + 1}: pipeline {ours[-1]:.2f}s  trafilatura {theirs[-1]:.2f}s",
-            file=sys.stderr,
-        )
-    pipeline_rate = len(pages) / statistics.median(ours)
-    trafilatura_rate = len(pages) / statistics.median(theirs)
+    # one page at a time, like the baseline: one worker process
+    with ExtractionPool(ExtractSettings(workers=1)) as pool:
+        sides: dict[str, Callable[[DemoPage], int]] = {
+            "pipeline": pipeline_work(pool),
+            "in_process": pipeline_work(InProcessExtractor()),
+            "trafilatura": trafilatura_work,
+        }
+        print(f"{len(pages)} pages, {args.rounds} rounds; warming up", file=sys.stderr)
+        for work in sides.values():
+            timed(work, pages[:5])
+        times: dict[str, list[float]] = {name: [] for name in sides}
+        for n in range(args.rounds):
+            # rotate the order so no side always runs on a warmer machine
+            names = list(sides)
+            names = names[n % len(names) :] + names[: n % len(names)]
+            for name in names:
+                times[name].append(timed(sides[name], pages))
+            print(
+                f"round {n + 1}: " + "  ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()),
+                file=sys.stderr,
+            )
+    rate = {name: len(pages) / statistics.median(t) for name, t in times.items()}
     print(
-        f"pipeline_pages_per_s={pipeline_rate:.1f} trafilatura_pages_per_s={trafilatura_rate:.1f} "
-        f"ratio={pipeline_rate / trafilatura_rate:.3f}"
+        f"in_process_pages_per_s={rate['in_process']:.1f} "
+        f"in_process_ratio={rate['in_process'] / rate['trafilatura']:.3f}",
+    )
+    print(
+        f"pipeline_pages_per_s={rate['pipeline']:.1f} "
+        f"trafilatura_pages_per_s={rate['trafilatura']:.1f} "
+        f"ratio={rate['pipeline'] / rate['trafilatura']:.3f}"
     )
     return 0
 

@@ -51,9 +51,14 @@ def news_alerts() -> None:
         from newsmon_airflow import newsmon_settings, smtp_settings
 
         from newsmon.alerts import deliver, open_alerts
+        from newsmon.health import source_notes
 
-        es, names, alert_settings, _rules = open_alerts(newsmon_settings())
-        report = deliver(es, names, smtp_settings(), alert_settings, modes=("immediate",))
+        settings = newsmon_settings()
+        es, names, alert_settings, rules = open_alerts(settings)
+        notes = source_notes(es, names, rules.enabled("immediate"), settings.feeds_file)
+        report = deliver(
+            es, names, smtp_settings(), alert_settings, modes=("immediate",), source_notes=notes
+        )
         return report.as_dict()
 
     send(decide())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import gzip
 import json
 import logging
@@ -14,9 +15,12 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import ConfigError, Settings, load_feeds
+
+if TYPE_CHECKING:
+    from .isolate import Extractor
 
 __all__ = ["main"]
 
@@ -119,44 +123,51 @@ def _read_input(source: str, settings: Settings) -> tuple[str, bytes | None, str
     return Path(source).resolve().as_uri(), data, None, None
 
 
-def cmd_extract(args: argparse.Namespace) -> int:
-    from .extract import extract_page
+def _extract_one(
+    source: str, args: argparse.Namespace, settings: Settings, extractor: Extractor
+) -> dict[str, Any]:
     from .pipeline import build_article
     from .urls import InvalidURL, canonical_url
 
+    try:
+        url, body, ctype, fetched = _read_input(source, settings)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        return {"input": source, "error": f"cannot read: {exc}"}
+    page_url = args.url or url
+    extraction = extractor.extract(body, page_url, ctype) if body is not None else None
+    page = extraction.page if extraction else None
+    if page is not None and fetched is None and not args.url and page.page_canonical_url:
+        page_url = page.page_canonical_url  # a saved page: where it says it lives
+    if page is None:
+        if extraction is not None and extraction.failed:
+            reason = f"extraction {extraction.outcome.value}: {extraction.reason}"
+        elif fetched is not None and not fetched.ok:
+            reason = fetched.reason
+        else:
+            reason = "no article text found"
+        return {"input": source, "error": reason}
+    try:
+        canonical = canonical_url(page_url)
+    except InvalidURL:
+        canonical = page_url
+    return {"input": source, **build_article(page_url, canonical, page, fetched=fetched)}
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from .isolate import open_extractor
+
     settings = Settings.from_env()
     failures = 0
-    for source in args.inputs:
-        out: dict[str, Any]
-        try:
-            url, body, ctype, fetched = _read_input(source, settings)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            out, url, body = {"input": source, "error": f"cannot read: {exc}"}, source, None
-            fetched = None
-        else:
-            page_url = args.url or url
-            page = extract_page(body, page_url, content_type=ctype) if body is not None else None
-            if page is not None and fetched is None and not args.url and page.page_canonical_url:
-                page_url = page.page_canonical_url  # a saved page: where it says it lives
-            if page is None:
-                reason = (
-                    fetched.reason
-                    if fetched is not None and not fetched.ok
-                    else "no article text found"
-                )
-                out = {"input": source, "error": reason}
+    # one page at a time: one worker process, with the time and memory limits of a run
+    with open_extractor(dataclasses.replace(settings.extract, workers=1)) as extractor:
+        for source in args.inputs:
+            out = _extract_one(source, args, settings, extractor)
+            if "error" in out:
+                failures += 1
+            if args.jsonl:
+                print(json.dumps(out, ensure_ascii=False))
             else:
-                try:
-                    canonical = canonical_url(page_url)
-                except InvalidURL:
-                    canonical = page_url
-                out = {"input": source, **build_article(page_url, canonical, page, fetched=fetched)}
-        if "error" in out:
-            failures += 1
-        if args.jsonl:
-            print(json.dumps(out, ensure_ascii=False))
-        else:
-            print(json.dumps(out, ensure_ascii=False, indent=2))
+                print(json.dumps(out, ensure_ascii=False, indent=2))
     return 1 if failures else 0
 
 
@@ -169,6 +180,100 @@ def cmd_feeds_check(args: argparse.Namespace) -> int:
     enabled = sum(f.enabled for f in feeds)
     print(f"{settings.feeds_file}: {len(feeds)} feeds ({enabled} enabled), valid")
     return 0
+
+
+def cmd_feeds_status(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from .alerts import parse_duration
+    from .health import failing_after_from_env, feed_health, render_table
+    from .index import IndexNames, connect
+
+    settings = _settings(args)
+    feeds = load_feeds(settings.feeds_file)
+    after = failing_after_from_env()
+    if args.failing_after:
+        try:
+            after = parse_duration(args.failing_after)
+        except ValueError as exc:
+            raise ConfigError(str(exc), file="command line", field="--failing-after") from None
+    now = datetime.now(UTC)
+    rows = feed_health(
+        connect(settings), IndexNames(settings.index_prefix), feeds, now=now, failing_after=after
+    )
+    if args.failing:
+        rows = [r for r in rows if r.failing]
+    if args.json:
+        print(json.dumps([r.as_dict(now) for r in rows], ensure_ascii=False, indent=2))
+    else:
+        print(render_table(rows, now, after))
+    return 1 if any(r.flagged for r in rows) else 0
+
+
+def _known_feeds(path: str) -> list[Any]:
+    """The feeds of ``path`` when it exists (to skip duplicates and taken ids), else none."""
+    return load_feeds(path) if Path(path).exists() else []
+
+
+def cmd_feeds_discover(args: argparse.Namespace) -> int:
+    from .config import FeedConfig
+    from .discover import discover_feeds
+    from .feedlist import feed_keys, render_entries, suggest_id
+    from .fetch import Fetcher
+    from .urls import InvalidURL, canonical_url
+
+    settings = _settings(args)
+    known = _known_feeds(settings.feeds_file)
+    with Fetcher(settings.fetch) as fetcher:
+        found = discover_feeds(fetcher, args.url, probe=not args.no_probe)
+    for url, why in found.rejected:
+        _err(f"  not a feed: {url} ({why})")
+    if found.error:
+        _err(f"newsmon: cannot read {args.url}: {found.error}")
+        return 1
+    if not found.feeds:
+        _err(f"newsmon: no feed found at {args.url}")
+        return 1
+    keys, taken = feed_keys(known), {f.id for f in known}
+    entries, comments = [], {}
+    for feed in found.feeds:
+        feed_id = suggest_id(feed.url, feed.title, taken)
+        entries.append(FeedConfig(id=feed_id, name=feed.title or feed.url, url=feed.url))
+        note = f"{feed.entries} item(s), found via {feed.via}"
+        with contextlib.suppress(InvalidURL):
+            if canonical_url(feed.url) in keys:
+                note += f"; already in {settings.feeds_file} as {keys[canonical_url(feed.url)]}"
+        comments[feed_id] = note
+    print(render_entries(entries, comments=comments), end="")
+    return 0
+
+
+def cmd_feeds_import_opml(args: argparse.Namespace) -> int:
+    from .feedlist import append_entries, render_entries
+    from .opml import import_opml
+
+    settings = _settings(args)
+    target = args.into or settings.feeds_file
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", file=args.file) from None
+    result = import_opml(data, args.file, _known_feeds(target))
+    for problem in result.problems:
+        _err(f"newsmon: skipped: {problem.render(args.file)}")
+    for line, url, known_id in result.duplicates:
+        _err(f"newsmon: already followed: {args.file}, line {line}: {url} (feed {known_id})")
+    comments = {k: f"from {Path(args.file).name}, line {n}" for k, n in result.lines.items()}
+    if args.into:
+        feeds = append_entries(args.into, result.feeds, comments)
+        _err(f"newsmon: added {len(result.feeds)} feed(s) to {args.into} ({len(feeds)} in all)")
+    else:
+        print(render_entries(result.feeds, comments=comments), end="")
+    _err(
+        f"newsmon: {len(result.feeds)} new, {len(result.duplicates)} already followed, "
+        f"{len(result.problems)} skipped"
+    )
+    return 1 if result.problems else 0
 
 
 # --- stories -------------------------------------------------------------------------------------
@@ -258,6 +363,7 @@ def cmd_alerts_preview(args: argparse.Namespace) -> int:
 
 def cmd_alerts_run(args: argparse.Namespace) -> int:
     from .alerts import run_alerts
+    from .health import source_notes
     from .index import IndexNames, connect, ensure_indices
     from .mail import SmtpSettings
 
@@ -268,7 +374,10 @@ def cmd_alerts_run(args: argparse.Namespace) -> int:
     ensure_indices(client, names, settings.config_dir)
     rules = rule_set.enabled(args.mode)
     _err(f"newsmon: {len(rules)} rule(s) from {rule_set.source}, mail via {smtp.host}:{smtp.port}")
-    report = run_alerts(client, names, rule_set, alert_settings, smtp, mode=args.mode)
+    notes = source_notes(client, names, rules, settings.feeds_file)
+    report = run_alerts(
+        client, names, rule_set, alert_settings, smtp, mode=args.mode, source_notes=notes
+    )
     print(report.render())
     if args.summary_json:
         Path(args.summary_json).write_text(json.dumps(report.as_dict(), indent=2) + "\n")
@@ -457,6 +566,26 @@ def build_parser() -> argparse.ArgumentParser:
     check = feeds_sub.add_parser("check", help="validate the feeds file")
     check.add_argument("--feeds", help="feeds YAML")
     check.set_defaults(func=cmd_feeds_check)
+    status = feeds_sub.add_parser("status", help="feed health: last success, failures, volume")
+    status.add_argument("--feeds", help="feeds YAML")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.add_argument("--failing", action="store_true", help="only feeds failing now")
+    status.add_argument(
+        "--failing-after",
+        metavar="DURATION",
+        help="flag feeds failing this long (default $NEWSMON_FEED_FAILING_AFTER or 24h)",
+    )
+    status.set_defaults(func=cmd_feeds_status)
+    discover = feeds_sub.add_parser("discover", help="find a site's feeds, print YAML entries")
+    discover.add_argument("url", help="the site's homepage")
+    discover.add_argument("--feeds", help="feeds YAML (for id suggestions and duplicates)")
+    discover.add_argument("--no-probe", action="store_true", help="do not try common paths")
+    discover.set_defaults(func=cmd_feeds_discover)
+    opml = feeds_sub.add_parser("import-opml", help="feeds from an OPML file, as YAML entries")
+    opml.add_argument("file", help="the OPML file")
+    opml.add_argument("--into", metavar="FEEDS_YAML", help="append the new feeds to this file")
+    opml.add_argument("--feeds", help="feeds YAML to skip duplicates of (without --into)")
+    opml.set_defaults(func=cmd_feeds_import_opml)
 
     _alerts_parser(sub)
     _kibana_parser(sub)
@@ -477,6 +606,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:  # each retry of a request logs a traceback; the outcome is reported
+        logging.getLogger("elastic_transport").setLevel(logging.ERROR)
     try:
         return int(args.func(args))
     except ConfigError as exc:
@@ -492,6 +623,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             _err(
                 f"newsmon: Elasticsearch at {url} is not reachable: {exc}\n"
                 "start the local node with `newsmon es up` or set NEWSMON_ES_URL"
+            )
+            return 3
+        from elasticsearch import ApiError
+
+        if isinstance(exc, ApiError) and (exc.status_code >= 500 or exc.status_code == 429):
+            _err(
+                f"newsmon: Elasticsearch answered {exc.status_code} after every retry: {exc}\n"
+                "nothing is lost: the next run takes up what this one did not index"
             )
             return 3
         if type(exc).__name__ == "NodeError":

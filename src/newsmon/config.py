@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 __all__ = [
     "ConfigError",
+    "ExtractSettings",
     "FeedConfig",
     "FetchSettings",
     "Settings",
@@ -307,6 +308,21 @@ class FetchSettings:
     per_host: int = 2  # concurrent requests to one host
 
 
+def _cpu_count() -> int:
+    return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class ExtractSettings:
+    """How pages are extracted: in worker processes with limits (docs/isolation.md)."""
+
+    isolation: bool = True  # False: in the calling thread, without limits (debugging)
+    timeout: float = 30.0  # wall-clock seconds per page before its worker is killed
+    memory_mb: int = 1024  # address-space limit of each worker process
+    workers: int = field(default_factory=_cpu_count)  # worker processes
+    pages_per_worker: int = 500  # a worker is replaced after this many pages
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything newsmon reads from its environment (``NEWSMON_*``)."""
@@ -317,12 +333,17 @@ class Settings:
     es_api_key: str | None = None
     es_ca_certs: str | None = None
     es_verify_certs: bool = True
+    es_timeout: float = 30.0  # seconds per Elasticsearch request
+    es_max_retries: int = 3  # retries of a request, and of each document a bulk write had refused
+    es_retry_backoff: float = 1.0  # seconds before the first retry, doubled on each next one
+    es_retry_backoff_max: float = 30.0  # the longest wait between two retries
     index_prefix: str = "newsmon-"
     config_dir: str = "config"
     feeds_file: str = "config/feeds.yaml"
     ingest_schedule: str = "*/15 * * * *"
     feed_batch_size: int = 5
     fetch: FetchSettings = field(default_factory=FetchSettings)
+    extract: ExtractSettings = field(default_factory=ExtractSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -339,6 +360,13 @@ class Settings:
             workers=reader.integer("NEWSMON_FETCH_WORKERS", 8),
             per_host=reader.integer("NEWSMON_FETCH_PER_HOST", 2),
         )
+        extract = ExtractSettings(
+            isolation=reader.flag("NEWSMON_EXTRACT_ISOLATION", True),
+            timeout=reader.number("NEWSMON_EXTRACT_TIMEOUT", 30.0),
+            memory_mb=reader.integer("NEWSMON_EXTRACT_MEMORY_MB", 1024, minimum=128),
+            workers=reader.integer("NEWSMON_EXTRACT_WORKERS", _cpu_count()),
+            pages_per_worker=reader.integer("NEWSMON_EXTRACT_PAGES_PER_WORKER", 500),
+        )
         prefix = reader.text("NEWSMON_INDEX_PREFIX", "newsmon-")
         if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,40}", prefix):
             raise ConfigError(
@@ -354,12 +382,17 @@ class Settings:
             es_api_key=env.get("NEWSMON_ES_API_KEY") or None,
             es_ca_certs=env.get("NEWSMON_ES_CA_CERTS") or None,
             es_verify_certs=reader.flag("NEWSMON_ES_VERIFY_CERTS", True),
+            es_timeout=reader.number("NEWSMON_ES_TIMEOUT", 30.0),
+            es_max_retries=reader.integer("NEWSMON_ES_MAX_RETRIES", 3, minimum=0),
+            es_retry_backoff=reader.number("NEWSMON_ES_RETRY_BACKOFF", 1.0),
+            es_retry_backoff_max=reader.number("NEWSMON_ES_RETRY_BACKOFF_MAX", 30.0),
             index_prefix=prefix,
             config_dir=config_dir,
             feeds_file=reader.text("NEWSMON_FEEDS", os.path.join(config_dir, "feeds.yaml")),
             ingest_schedule=reader.text("NEWSMON_INGEST_SCHEDULE", "*/15 * * * *"),
             feed_batch_size=reader.integer("NEWSMON_FEED_BATCH_SIZE", 5),
             fetch=fetch,
+            extract=extract,
         )
 
 

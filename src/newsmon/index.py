@@ -79,12 +79,26 @@ class IndexNames:
         return f"{self.index(name)}-*" if name in ROLLED else self.index(name)
 
 
+# Answers that mean "busy or briefly unavailable, try again": too many requests, and a gateway
+# or node that cannot serve the request right now. Any other error is final.
+RETRY_STATUSES = (429, 502, 503, 504)
+
+
 def connect(settings: Settings) -> Elasticsearch:
-    """A client for the configured cluster (``NEWSMON_ES_*``)."""
+    """A client for the configured cluster (``NEWSMON_ES_*``).
+
+    Every request is retried ``es_max_retries`` times on a timeout, a connection error or a
+    :data:`RETRY_STATUSES` answer, waiting ``es_retry_backoff`` seconds (doubled each time, at
+    most ``es_retry_backoff_max``) after a connection error; :func:`bulk_write` retries refused
+    documents with the same settings.
+    """
     kwargs: dict[str, Any] = {
-        "request_timeout": 30,
+        "request_timeout": settings.es_timeout,
         "retry_on_timeout": True,
-        "max_retries": 3,
+        "retry_on_status": RETRY_STATUSES,
+        "max_retries": settings.es_max_retries,
+        "retry_backoff_base": settings.es_retry_backoff,
+        "retry_backoff_cap": settings.es_retry_backoff_max,
     }
     if settings.es_api_key:
         kwargs["api_key"] = settings.es_api_key
@@ -197,6 +211,7 @@ class IndexedState:
     fetch_outcome: str | None
     fetch_attempts: int
     doc_id: str  # the document holding it (another id when found through url_keys)
+    indexed_at: datetime | None = None
 
 
 def indexed_states(
@@ -214,7 +229,13 @@ def indexed_states(
         response = client.search(
             index=names.articles,
             query={"bool": {"should": [{"ids": {"values": chunk}}, {"terms": {"url_keys": keys}}]}},
-            source_includes=["extraction", "fetch_outcome", "fetch_attempts", "url_keys"],
+            source_includes=[
+                "extraction",
+                "fetch_outcome",
+                "fetch_attempts",
+                "url_keys",
+                "indexed_at",
+            ],
             size=2 * len(chunk),
         )
         for hit in response["hits"]["hits"]:
@@ -224,6 +245,7 @@ def indexed_states(
                 fetch_outcome=src.get("fetch_outcome"),
                 fetch_attempts=int(src.get("fetch_attempts") or 1),
                 doc_id=hit["_id"],
+                indexed_at=_time(src.get("indexed_at")),
             )
             matched = {hit["_id"]} & set(chunk) | {
                 by_url[k] for k in src.get("url_keys") or [] if k in by_url
@@ -240,15 +262,29 @@ class BulkReport:
     ok: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)  # 409: already there (create) or changed
     failed: dict[str, str] = field(default_factory=dict)  # id -> reason
+    # Of ``failed``: still busy/unavailable (429, 5xx) after every retry, worth a later try;
+    # the others (4xx) were refused for what they are (a value the mapping cannot take…).
+    retryable: set[str] = field(default_factory=set)
+    # Refused documents stored instead as a minimal document with the reason (by the caller).
+    rejected: dict[str, str] = field(default_factory=dict)  # id -> reason
 
     def merge(self, other: BulkReport) -> None:
         self.ok += other.ok
         self.conflicts += other.conflicts
         self.failed.update(other.failed)
+        self.retryable |= other.retryable
+        self.rejected.update(other.rejected)
+
+    def refused(self) -> dict[str, str]:
+        """The failed documents that retrying would not help."""
+        return {k: v for k, v in self.failed.items() if k not in self.retryable}
 
     def counts(self) -> Counter[str]:
         return Counter(
-            indexed=len(self.ok), duplicate=len(self.conflicts), index_failed=len(self.failed)
+            indexed=len(self.ok),
+            duplicate=len(self.conflicts),
+            index_failed=len(self.failed),
+            index_rejected=len(self.rejected),
         )
 
 
@@ -276,7 +312,7 @@ def bulk_write(
     index: str,
     docs: Iterable[tuple[str, str, Mapping[str, Any]]],
     *,
-    max_retries: int = 5,
+    max_retries: int | None = None,
     refresh: bool = False,
     meta: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> BulkReport:
@@ -284,10 +320,16 @@ def bulk_write(
     document) with the bulk helper; ``meta`` adds action metadata per id (e.g. ``if_seq_no`` and
     ``if_primary_term`` for optimistic concurrency).
 
-    429 and 503 answers for an item are retried with backoff; a ``create`` that finds the
-    document already there is a duplicate, not an error; any other item error is reported with
-    its reason. A transport failure (cluster down) raises.
+    :data:`RETRY_STATUSES` answers, for the whole request or for single items (e.g. 429
+    ``es_rejected_execution_exception`` when the write queue is full), are retried with
+    exponential backoff: ``max_retries`` times (default: the client's, set by :func:`connect`),
+    waiting the client's ``retry_backoff_base`` seconds, doubled each time up to its
+    ``retry_backoff_cap``. A ``create`` that finds the document already there (also when an
+    earlier attempt wrote it) is a duplicate, not an error; any other item error is reported with
+    its reason, those still busy after every retry also in ``retryable``. A transport failure
+    (cluster down) raises.
     """
+    retries, backoff, backoff_max = _retry_policy(client, max_retries)
     report = BulkReport()
     results = helpers.streaming_bulk(
         client,
@@ -296,10 +338,10 @@ def bulk_write(
         max_chunk_bytes=20 * 1024 * 1024,
         raise_on_error=False,
         raise_on_exception=True,
-        max_retries=max_retries,
-        initial_backoff=1,
-        max_backoff=30,
-        retry_on_status=(429, 503),
+        max_retries=retries,
+        initial_backoff=backoff,
+        max_backoff=backoff_max,
+        retry_on_status=RETRY_STATUSES,
     )
     for ok, info in results:
         ((op, item),) = info.items()
@@ -313,10 +355,29 @@ def bulk_write(
             reason = error.get("reason") if isinstance(error, dict) else str(error)
             kind = error.get("type") if isinstance(error, dict) else "error"
             report.failed[doc_id] = f"{item.get('status')} {kind}: {reason}"[:500]
+            status = item.get("status")
+            if status in RETRY_STATUSES or not isinstance(status, int) or status >= 500:
+                report.retryable.add(doc_id)  # the cluster's trouble, not the document's
             log.warning("bulk %s of %s failed: %s", op, doc_id, report.failed[doc_id])
     if refresh:
         client.indices.refresh(index=index)
     return report
+
+
+def _retry_policy(client: Elasticsearch, max_retries: int | None) -> tuple[int, float, float]:
+    """(retries, first wait, longest wait) for refused bulk items: the client's own settings
+    (kept per request by the client, else its transport's), as :func:`connect` set them."""
+
+    def option(name: str) -> Any:
+        value = getattr(client, f"_{name}", None)
+        if not isinstance(value, int | float):  # not given: a "default" marker
+            value = getattr(client.transport, name, None)
+        return value
+
+    retries = int(option("max_retries") or 0) if max_retries is None else max_retries
+    backoff = float(option("retry_backoff_base") or 1.0)
+    backoff_max = float(option("retry_backoff_cap") or 30.0)
+    return max(0, retries), backoff, max(backoff, backoff_max)
 
 
 # --- feed state ----------------------------------------------------------------------------------
@@ -328,6 +389,11 @@ class FeedState:
     validators: Validators = field(default_factory=Validators)
     consecutive_failures: int = 0
     last_success_at: datetime | None = None
+    failing_since: datetime | None = None
+    recent_failures: tuple[Mapping[str, Any], ...] = ()  # newest last: {at, outcome, reason, …}
+    successful_fetches: int = 0
+    avg_entries: float | None = None
+    saved_at: datetime | None = None  # end of the last run that saved this state
 
 
 def load_feed_states(
@@ -342,13 +408,27 @@ def load_feed_states(
             continue
         src = doc["_source"]
         success = src.get("last_success_at")
+        failing = src.get("failing_since")
+        average = src.get("avg_entries")
         states[doc["_id"]] = FeedState(
             feed_id=doc["_id"],
             validators=Validators(etag=src.get("etag"), last_modified=src.get("last_modified")),
             consecutive_failures=int(src.get("consecutive_failures") or 0),
             last_success_at=datetime.fromisoformat(success) if success else None,
+            failing_since=datetime.fromisoformat(failing) if failing else None,
+            recent_failures=tuple(src.get("recent_failures") or ()),
+            successful_fetches=int(src.get("successful_fetches") or 0),
+            avg_entries=float(average) if average is not None else None,
+            saved_at=_time(src.get("last_fetched_at")),
         )
     return states
+
+
+def _time(value: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
 
 
 def save_feed_states(

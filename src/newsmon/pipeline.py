@@ -23,9 +23,10 @@ from elasticsearch import Elasticsearch
 from .boilerplate import ArticleText, ElasticsearchLineStore, clean_batch
 from .config import FeedConfig, Settings
 from .dedup import StoryMatcher
-from .extract import ExtractedPage, extract_page
+from .extract import ExtractedPage
 from .feeds import FeedEntry, FeedOutcome, FeedResult, fetch_feed
 from .fetch import Fetcher, FetchOutcome, FetchResult
+from .health import next_state
 from .index import (
     BulkReport,
     FeedState,
@@ -39,6 +40,7 @@ from .index import (
     save_feed_states,
     template_names,
 )
+from .isolate import Extraction, Extractor, open_extractor
 from .stories import assign_stories, update_stories
 from .urls import InvalidURL, canonical_url, same_site, url_id
 
@@ -199,15 +201,14 @@ def _retryable(state: IndexedState) -> bool:
 
 
 def _fetch_article(
-    fetcher: Fetcher, work: _Work
-) -> tuple[_Work, FetchResult, ExtractedPage | None]:
+    fetcher: Fetcher, extractor: Extractor, work: _Work
+) -> tuple[_Work, FetchResult, Extraction | None]:
     result = fetcher.get_html(work.entry.url)
-    page = None
+    extraction = None
     if result.ok:
-        page = extract_page(
-            result.body, result.final_url or work.entry.url, content_type=result.content_type
-        )
-    return work, result, page
+        url = result.final_url or work.entry.url
+        extraction = extractor.extract(result.body, url, result.content_type)
+    return work, result, extraction
 
 
 def ingest(
@@ -216,10 +217,13 @@ def ingest(
     *,
     client: Elasticsearch | None = None,
     progress: Progress = _quiet,
+    extractor: Extractor | None = None,
 ) -> RunSummary:
     """Run one cycle over ``feeds`` (disabled ones are skipped) and return its summary.
 
-    Raises when Elasticsearch is unreachable; every other failure is counted in the summary.
+    Pages are extracted by ``extractor``, by default worker processes with the limits of
+    ``settings.extract`` (newsmon.isolate). Raises when Elasticsearch is unreachable; every
+    other failure is counted in the summary.
     """
     started = time.monotonic()
     names = IndexNames(settings.index_prefix)
@@ -231,11 +235,18 @@ def ingest(
     active = [f for f in feeds if f.enabled]
     summary.feeds["disabled"] += len(feeds) - len(active)
     states = load_feed_states(es, names, [f.id for f in active])
-    with Fetcher(settings.fetch) as fetcher:
-        feed_results = _fetch_feeds(fetcher, active, states, settings, summary, progress)
-        work = _plan(es, names, active, feed_results, summary)
-        progress(f"{len(work)} new article(s) to fetch")
-        written = _fetch_and_index(es, names, fetcher, work, settings, summary, progress)
+    own_extractor = extractor is None
+    pages = extractor or open_extractor(settings.extract)
+    try:
+        with Fetcher(settings.fetch) as fetcher:
+            feed_results = _fetch_feeds(fetcher, active, states, settings, summary, progress)
+            work, unsettled = _plan(es, names, active, feed_results, states, summary)
+            _settle_stories(es, names, unsettled, summary)
+            progress(f"{len(work)} new article(s) to fetch")
+            written = _fetch_and_index(es, names, fetcher, pages, work, settings, summary, progress)
+    finally:
+        if own_extractor:
+            pages.close()
     _save_states(es, names, active, feed_results, states, work, written)
     es.indices.refresh(index=names.articles)
     summary.seconds = time.monotonic() - started
@@ -283,8 +294,12 @@ def _plan(
     names: IndexNames,
     feeds: Sequence[FeedConfig],
     results: Mapping[str, FeedResult],
+    states: Mapping[str, FeedState],
     summary: RunSummary,
-) -> list[_Work]:
+) -> tuple[list[_Work], set[str]]:
+    """The articles to fetch, and the ids of indexed ones a run may have left unsettled:
+    written after their feed's state was last saved, so that run stopped before the end and
+    perhaps before their stories were updated."""
     candidates: dict[str, tuple[FeedEntry, FeedConfig]] = {}
     for feed in feeds:
         for entry in results[feed.id].entries:
@@ -295,6 +310,7 @@ def _plan(
                 candidates[doc_id] = (entry, feed)
     known = indexed_states(es, names, {i: e.canonical_url for i, (e, _f) in candidates.items()})
     work: list[_Work] = []
+    unsettled: set[str] = set()
     for doc_id, (entry, feed) in candidates.items():
         state = known.get(doc_id)
         if state is None:
@@ -304,13 +320,34 @@ def _plan(
             work.append(_Work(entry, feed, state.doc_id, state.fetch_attempts + 1, replace=True))
         else:
             summary.articles["already_indexed"] += 1
-    return work
+            saved = states[feed.id].saved_at if feed.id in states else None
+            if state.indexed_at is not None and (saved is None or state.indexed_at > saved):
+                unsettled.add(state.doc_id)
+    return work, unsettled
+
+
+def _settle_stories(
+    es: Elasticsearch, names: IndexNames, ids: set[str], summary: RunSummary
+) -> None:
+    """Add articles a stopped run wrote to their story documents again (adding one twice is
+    harmless), so a crash between the article write and the story update loses nothing."""
+    if not ids:
+        return
+    found = es.mget(
+        index=names.articles,
+        ids=sorted(ids),
+        source_includes=["story_id", "title", "url", "domain", "indexed_at"],
+    )["docs"]
+    written = [(d["_id"], d["_source"]) for d in found if d.get("found") and d.get("_source")]
+    summary.articles["stories_settled"] += len(written)
+    summary.articles["stories_updated"] += update_stories(es, names, written)
 
 
 def _fetch_and_index(
     es: Elasticsearch,
     names: IndexNames,
     fetcher: Fetcher,
+    extractor: Extractor,
     work: Sequence[_Work],
     settings: Settings,
     summary: RunSummary,
@@ -322,15 +359,21 @@ def _fetch_and_index(
     step = max(1, len(work) // 10)
     writer = _BatchWriter(es, names, summary)
     with ThreadPoolExecutor(settings.fetch.workers, thread_name_prefix="newsmon-page") as pool:
-        for n, (item, result, page) in enumerate(
-            pool.map(lambda w: _fetch_article(fetcher, w), work), start=1
+        for n, (item, result, extraction) in enumerate(
+            pool.map(lambda w: _fetch_article(fetcher, extractor, w), work), start=1
         ):
+            page = extraction.page if extraction else None
             summary.articles[result.outcome.value] += 1
-            if result.ok and page is None:
+            failed = extraction if extraction and extraction.failed else None
+            if failed:  # a timeout, crash or memory blow-up: not retried (docs/isolation.md)
+                summary.articles[f"extraction_{failed.outcome.value}"] += 1
+                reason = f"extraction {failed.outcome.value}: {failed.reason}"
+            elif result.ok and page is None:
                 summary.articles["extraction_empty"] += 1
             if page is None:
                 summary.articles["fallback"] += 1
-                reason = result.reason or "no article text found"
+                if not failed:
+                    reason = result.reason or "no article text found"
                 summary.problem(f"article {item.entry.url}: {result.outcome.value} ({reason})")
             doc = build_article(
                 item.entry.url,
@@ -341,6 +384,9 @@ def _fetch_and_index(
                 fetched=result,
                 attempts=item.attempts,
             )
+            if failed:
+                doc["extraction_error"] = failed.outcome.value
+                doc["extraction_error_reason"] = failed.reason
             writer.add(item, doc)
             if n % step == 0 or n == len(work):
                 progress(f"articles {n}/{len(work)} fetched")
@@ -412,14 +458,65 @@ class _BatchWriter:
         )
         report.conflicts = [c for c in report.conflicts if c not in {i for _w, i, _d in moved}]
         report.merge(again)
+        stored = self._store_refused(batch, report)
         self.report.merge(report)
-        settled = set(again.ok) | set(again.conflicts) | merged
+        settled = set(again.ok) | set(again.conflicts) | merged | stored
         for w, i, _d in batch:
             if i in ok or (i == w.doc_id and i in conflicts) or w.doc_id in settled:
                 self.done.add(w.doc_id)
         written = [(i, d) for _w, i, d in batch if i in ok]
         written += [(w.doc_id, d) for w, d in retry if w.doc_id in set(again.ok)]
         self.summary.articles["stories_updated"] += update_stories(self.es, self.names, written)
+        # Already there under their own URL: written by a run that may have stopped before it
+        # updated their stories (not yet searchable when this run planned its work).
+        there = {i for w, i, _d in batch if i == w.doc_id and i in conflicts}
+        there |= {w.doc_id for w, _d in retry if w.doc_id in set(again.conflicts)}
+        _settle_stories(self.es, self.names, there, self.summary)
+
+    def _store_refused(
+        self, batch: Sequence[tuple[_Work, str, dict[str, Any]]], report: BulkReport
+    ) -> set[str]:
+        """An article Elasticsearch refused for what it is (a value the mapping cannot take, a
+        document too large…) would be refused again on every run: store a minimal document
+        instead (``extraction: rejected``, the reason in ``index_error``), so its URL counts as
+        handled and the reason is searchable; a fallback document being replaced keeps its
+        content and gets the reason. Moves those from ``report.failed`` to ``report.rejected``
+        and returns their work ids; one refused even so stays failed (its feed is read again)."""
+        refused = report.refused()
+        ops: list[tuple[str, str, Mapping[str, Any]]] = []
+        found: dict[str, tuple[_Work, str]] = {}  # work id -> (work, the id that was refused)
+        for w, i, doc in batch:
+            key = i if i in refused else w.doc_id if w.doc_id in refused else None
+            if key is None or w.doc_id in found:
+                continue
+            found[w.doc_id] = (w, key)
+            reason = refused[key]
+            error = {
+                "index_error": reason,
+                "index_error_type": reason.split(" ", 2)[1].rstrip(":") if " " in reason else "",
+                "fetch_attempts": w.attempts,
+            }
+            if w.replace:
+                ops.append(("update", w.doc_id, error))
+            else:
+                ops.append(("create", w.doc_id, _minimal_article(w, doc) | error))
+        if not ops:
+            return set()
+        written = bulk_write(self.es, self.names.articles, ops)
+        stored = set(written.ok) | set(written.conflicts)
+        for doc_id, (w, key) in found.items():
+            reason = refused[key]
+            if doc_id in stored:
+                report.failed.pop(key, None)
+                report.retryable.discard(key)
+                report.rejected[doc_id] = reason
+                self.summary.problem(f"article {w.entry.url}: refused by the index ({reason})")
+            else:
+                self.summary.problem(
+                    f"article {w.entry.url}: refused by the index ({reason}), and so was the "
+                    f"document recording that ({written.failed.get(doc_id)})"
+                )
+        return stored
 
     def _clean(self, batch: Sequence[tuple[_Work, str, dict[str, Any]]]) -> None:
         full = [(i, d) for _w, i, d in batch if d.get("extraction") == "full" and d.get("text")]
@@ -464,6 +561,27 @@ class _BatchWriter:
         return merged
 
 
+def _minimal_article(work: _Work, doc: Mapping[str, Any]) -> dict[str, Any]:
+    """What is kept of an article the index refused: its URLs, feed and title."""
+    canonical = work.entry.canonical_url
+    title = doc.get("title") if isinstance(doc.get("title"), str) else work.entry.title
+    now = datetime.now(UTC).isoformat()
+    minimal: dict[str, Any] = {
+        "url": work.entry.url,
+        "canonical_url": canonical,
+        "url_keys": [canonical],
+        "domain": _domain(canonical),
+        "site_name": _domain(canonical),
+        "title": title[:1000] if title else None,
+        "feed_id": work.feed.id,
+        "tags": list(work.feed.tags),
+        "extraction": "rejected",
+        "fetched_at": now,
+        "indexed_at": now,
+    }
+    return {k: v for k, v in minimal.items() if v is not None and v != []}
+
+
 def _day(doc: Mapping[str, Any]) -> date | None:
     """The publication day of an article document, when it has one."""
     try:
@@ -487,8 +605,9 @@ def _save_states(
     states: Mapping[str, FeedState],
     work: Sequence[_Work],
     written: set[str],
+    now: datetime | None = None,
 ) -> None:
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     pending: Counter[str] = Counter(w.feed.id for w in work if w.doc_id not in written)
     new: Counter[str] = Counter(w.feed.id for w in work if w.doc_id in written)
     docs: dict[str, dict[str, Any]] = {}
@@ -508,9 +627,9 @@ def _save_states(
             "last_status": result.status,
             "last_fetched_at": now.isoformat(),
             "last_success_at": now.isoformat() if ok else _iso(previous.last_success_at),
-            "consecutive_failures": 0 if ok else previous.consecutive_failures + 1,
             "last_entries": len(result.entries),
             "last_new_articles": new[feed.id],
+            **next_state(previous, result, now),  # failures, failing_since, items per fetch
         }
     report = save_feed_states(es, names, docs)
     if report.failed:
