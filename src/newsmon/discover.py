@@ -20,20 +20,13 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 
 from .feeds import parse_feed
-from .fetch import Fetcher, FetchOutcome
+from .fetch import FEED_TYPES, Fetcher, FetchOutcome
 from .urls import InvalidURL, canonical_url, same_site
 
 __all__ = ["COMMON_PATHS", "Discovery", "FoundFeed", "discover_feeds", "feed_links"]
 
 log = logging.getLogger(__name__)
 
-FEED_TYPES = (
-    "application/rss+xml",
-    "application/atom+xml",
-    "application/rdf+xml",
-    "application/xml",
-    "text/xml",
-)
 COMMON_PATHS = (
     "/feed",
     "/rss",
