@@ -321,3 +321,33 @@ def test_init_adds_new_fields_to_indices_made_by_an_older_version(
     properties = fields["mappings"]["properties"]
     assert properties["url"] == {"type": "keyword"}  # kept as it was
     assert properties["story_id"]["type"] == "keyword" and properties["url_keys"]
+
+
+def test_init_adds_new_sub_fields_and_multi_fields_to_existing_fields(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    names = IndexNames(settings.index_prefix)
+    old = {
+        "dynamic": "strict",
+        "properties": {
+            "feed_id": {"type": "keyword"},
+            "recent_failures": {"type": "object", "properties": {"at": {"type": "date"}}},
+        },
+    }
+    es.indices.create(index=names.feeds, mappings=old)
+    ensure_indices(es, names, settings.config_dir)
+    properties = es.indices.get_mapping(index=names.feeds)[names.feeds]["mappings"]["properties"]
+    failures = properties["recent_failures"]["properties"]
+    assert failures["at"] == {"type": "date"}  # kept
+    assert failures["reason"]["type"] == "text" and failures["outcome"]["type"] == "keyword"
+    assert properties["failing_since"]["type"] == "date"
+
+
+def test_missing_fields_names_only_what_an_older_mapping_lacks() -> None:
+    from newsmon.index import _missing_fields
+
+    title = {"type": "text", "fields": {"raw": {"type": "keyword"}}}
+    wanted = {"title": title, "url": {"type": "keyword"}, "o": {"properties": {"a": {}, "b": {}}}}
+    assert _missing_fields(wanted, wanted) == {}
+    have = {"title": {"type": "text"}, "url": {"type": "keyword"}, "o": {"properties": {"a": {}}}}
+    assert _missing_fields(wanted, have) == {"title": title, "o": {"properties": {"b": {}}}}

@@ -183,11 +183,28 @@ def _add_new_fields(client: Elasticsearch, target: str, template: Mapping[str, A
     wanted = template["template"].get("mappings", {}).get("properties", {})
     current = client.indices.get_mapping(index=target)
     for index, body in current.items():
-        have = body.get("mappings", {}).get("properties", {})
-        missing = {k: v for k, v in wanted.items() if k not in have}
+        missing = _missing_fields(wanted, body.get("mappings", {}).get("properties", {}))
         if missing:
             client.indices.put_mapping(index=index, properties=missing)
             log.info("added fields %s to %s", ", ".join(sorted(missing)), index)
+
+
+def _missing_fields(wanted: Mapping[str, Any], have: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of ``wanted`` (mapping properties) that ``have`` lacks: new fields, new
+    sub-fields of objects, new multi-fields; Elasticsearch merges them into the mapping."""
+    missing: dict[str, Any] = {}
+    for name, spec in wanted.items():
+        old = have.get(name)
+        if old is None:
+            missing[name] = spec
+        elif "properties" in spec:
+            inner = _missing_fields(spec["properties"], old.get("properties", {}))
+            if inner:
+                missing[name] = {k: v for k, v in spec.items() if k != "properties"}
+                missing[name]["properties"] = inner
+        elif set(spec.get("fields", {})) - set(old.get("fields", {})):
+            missing[name] = spec  # an existing field's definition, with its new multi-fields
+    return missing
 
 
 def _create(client: Elasticsearch, index: str, **kwargs: Any) -> bool:
