@@ -950,6 +950,7 @@ def _base_objects() -> list[dict[str, Any]]:
                 "last_status",
                 "last_reason",
                 "consecutive_failures",
+                "failing_since",
                 "last_success_at",
                 "url",
             ),
