@@ -232,6 +232,33 @@ def test_busy_items_wait_longer_each_time_up_to_the_cap(
     _assert_exactly_once(es, names, {d["url"] for _o, _i, d in docs})
 
 
+@pytest.mark.parametrize("status", [429, 503])
+def test_busy_answers_to_any_request_are_retried_after_a_growing_wait(
+    es: Elasticsearch,
+    settings: Settings,
+    names: IndexNames,
+    proxy: ESProxy,
+    monkeypatch: pytest.MonkeyPatch,
+    status: int,
+) -> None:
+    waits: list[float] = []
+    clock = SimpleNamespace(sleep=waits.append, time=time.time, monotonic=time.monotonic)
+    monkeypatch.setattr("newsmon.index.time", clock)
+    docs = _docs(3, f"search-busy-{status}")
+    bulk_write(es, names.articles, docs, refresh=True)
+    proxy.faults.append(Fault(path=r"/_search\b", status=status, times=3))
+    client = connect(_fast(settings, proxy.url, es_max_retries=4))
+
+    found = client.search(index=names.articles, query={"match_all": {}})
+
+    assert proxy.injected[f"status {status}"] == 3
+    assert found["hits"]["total"]["value"] == 3
+    assert waits == [0.05, 0.1, 0.2]  # doubled after each busy answer in a row, up to the cap
+    waits.clear()
+    client.search(index=names.articles, query={"match_all": {}})
+    assert waits == []  # an answer that is not busy ends the streak
+
+
 @pytest.mark.parametrize(("status", "requests"), [(429, 3), (500, 1)])
 def test_items_still_busy_after_every_retry_are_reported_retryable(
     es: Elasticsearch,

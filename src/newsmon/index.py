@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from elastic_transport import Urllib3HttpNode
 from elasticsearch import Elasticsearch, helpers
 from elasticsearch.exceptions import BadRequestError
 
@@ -84,15 +87,44 @@ class IndexNames:
 RETRY_STATUSES = (429, 502, 503, 504)
 
 
+class _PatientNode(Urllib3HttpNode):
+    """A node connection that waits before handing back a busy answer (:data:`RETRY_STATUSES`):
+    the client retries such answers at once, so the wait is what spaces the retries out. It
+    doubles with each busy answer in a row on this thread, up to ``backoff_max``."""
+
+    backoff: float = 1.0
+    backoff_max: float = 30.0
+    _streak = threading.local()
+
+    def perform_request(self, *args: Any, **kwargs: Any) -> Any:
+        response = super().perform_request(*args, **kwargs)
+        if response.meta.status not in RETRY_STATUSES:
+            self._streak.count = 0
+            return response
+        count = getattr(self._streak, "count", 0)
+        self._streak.count = count + 1
+        wait = min(self.backoff * 2**count, self.backoff_max)
+        if wait > 0:
+            log.info("Elasticsearch answered %s; waiting %.2fs", response.meta.status, wait)
+            time.sleep(wait)
+        return response
+
+
 def connect(settings: Settings) -> Elasticsearch:
     """A client for the configured cluster (``NEWSMON_ES_*``).
 
     Every request is retried ``es_max_retries`` times on a timeout, a connection error or a
     :data:`RETRY_STATUSES` answer, waiting ``es_retry_backoff`` seconds (doubled each time, at
-    most ``es_retry_backoff_max``) after a connection error; :func:`bulk_write` retries refused
-    documents with the same settings.
+    most ``es_retry_backoff_max``) in between; :func:`bulk_write` retries refused documents with
+    the same settings.
     """
+    node_class = type(
+        "PatientNode",
+        (_PatientNode,),
+        {"backoff": settings.es_retry_backoff, "backoff_max": settings.es_retry_backoff_max},
+    )
     kwargs: dict[str, Any] = {
+        "node_class": node_class,
         "request_timeout": settings.es_timeout,
         "retry_on_timeout": True,
         "retry_on_status": RETRY_STATUSES,
