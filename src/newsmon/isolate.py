@@ -31,7 +31,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from multiprocessing.connection import Connection
@@ -281,6 +281,52 @@ def _context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
+def _allow_workers_in_daemon() -> None:
+    """Let a process that multiprocessing takes for a daemon start the workers.
+
+    A task of Airflow's CeleryExecutor runs in a process forked from a Celery pool process:
+    a daemon, and billiard's process object, which billiard installs as multiprocessing's
+    current process. Under it ``Process.start`` refuses children ("daemonic processes are not
+    allowed to have children") and the fork server cannot pickle billiard's authentication key.
+    The daemon flag guards against orphans; these workers cannot be orphaned (they stop when
+    their pipe closes and die with the fork server): the flag is lifted, the key made
+    multiprocessing's own.
+    """
+    from multiprocessing import process
+
+    config = getattr(multiprocessing.current_process(), "_config", None)
+    if not isinstance(config, dict):
+        return
+    if config.get("daemon"):
+        log.debug("running in a daemonic process: allowing extraction workers")
+        config["daemon"] = False
+    key_type = getattr(process, "AuthenticationString", bytes)
+    key = config.get("authkey")
+    if isinstance(key, bytes) and type(key) is not key_type:
+        config["authkey"] = key_type(key)
+
+
+_START_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _main_script_hidden() -> Iterator[None]:
+    """Workers run functions importable by name, never the parent's ``__main__``; but a process
+    started by forkserver or spawn re-runs the parent's main script when it has one. Under
+    Airflow's Celery worker that is the ``airflow`` command, which sets Airflow up again in the
+    worker (and fails there). Its path is hidden while a worker starts."""
+    main = sys.modules.get("__main__")
+    with _START_LOCK:
+        path = getattr(main, "__file__", None)
+        if path is not None:
+            del main.__file__  # type: ignore[union-attr]
+        try:
+            yield
+        finally:
+            if path is not None:
+                main.__file__ = path  # type: ignore[union-attr]
+
+
 class _Worker:
     def __init__(self, ctx: Any, target: ExtractFunction, memory_bytes: int) -> None:
         self.conn, child = ctx.Pipe(duplex=True)
@@ -291,7 +337,8 @@ class _Worker:
             daemon=True,
         )
         self.pages = 0
-        self.process.start()
+        with _main_script_hidden():
+            self.process.start()
         self.pid: int | None = self.process.pid
         child.close()
 
@@ -349,6 +396,7 @@ class ExtractionPool:
         self.settings = settings or ExtractSettings()
         self.target = target
         self._ctx = _context()
+        _allow_workers_in_daemon()
         self._memory_bytes = self.settings.memory_mb * 1024 * 1024
         self._slots = threading.BoundedSemaphore(self.settings.workers)
         self._lock = threading.Lock()
