@@ -258,6 +258,12 @@ def test_busy_answers_to_any_request_are_retried_after_a_growing_wait(
     client.search(index=names.articles, query={"match_all": {}})
     assert waits == []  # an answer that is not busy ends the streak
 
+    proxy.faults.append(Fault(path=r"/_search\b", status=status, times=5))
+    with pytest.raises(ApiError) as raised:
+        client.search(index=names.articles, query={"match_all": {}})
+    assert raised.value.status_code == status
+    assert waits == [0.05, 0.1, 0.2, 0.2]  # 4 retries; no wait after the last answer
+
 
 @pytest.mark.parametrize(("status", "requests"), [(429, 3), (500, 1)])
 def test_items_still_busy_after_every_retry_are_reported_retryable(

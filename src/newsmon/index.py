@@ -90,10 +90,12 @@ RETRY_STATUSES = (429, 502, 503, 504)
 class _PatientNode(Urllib3HttpNode):
     """A node connection that waits before handing back a busy answer (:data:`RETRY_STATUSES`):
     the client retries such answers at once, so the wait is what spaces the retries out. It
-    doubles with each busy answer in a row on this thread, up to ``backoff_max``."""
+    doubles with each busy answer in a row on this thread, up to ``backoff_max``; after the
+    answer to the last attempt (``max_retries`` retries) there is no wait."""
 
     backoff: float = 1.0
     backoff_max: float = 30.0
+    max_retries: int = 3
     _streak = threading.local()
 
     def perform_request(self, *args: Any, **kwargs: Any) -> Any:
@@ -103,7 +105,10 @@ class _PatientNode(Urllib3HttpNode):
             return response
         count = getattr(self._streak, "count", 0)
         self._streak.count = count + 1
-        wait = min(self.backoff * 2**count, self.backoff_max)
+        attempt = count % (self.max_retries + 1)  # of this request, when all were busy
+        if attempt == self.max_retries:
+            return response  # the client gives up now
+        wait = min(self.backoff * 2**attempt, self.backoff_max)
         if wait > 0:
             log.info("Elasticsearch answered %s; waiting %.2fs", response.meta.status, wait)
             time.sleep(wait)
@@ -121,7 +126,11 @@ def connect(settings: Settings) -> Elasticsearch:
     node_class = type(
         "PatientNode",
         (_PatientNode,),
-        {"backoff": settings.es_retry_backoff, "backoff_max": settings.es_retry_backoff_max},
+        {
+            "backoff": settings.es_retry_backoff,
+            "backoff_max": settings.es_retry_backoff_max,
+            "max_retries": settings.es_max_retries,
+        },
     )
     kwargs: dict[str, Any] = {
         "node_class": node_class,
