@@ -412,6 +412,17 @@ def test_claim_timeout_comes_from_the_environment() -> None:
         assert error.value.file == "environment"
 
 
+def test_max_attempts_comes_from_the_environment() -> None:
+    settings = Settings()
+    assert AlertSettings.from_env(settings, {}).max_attempts == 12
+    env = {"NEWSMON_ALERTS_MAX_ATTEMPTS": "3"}
+    assert AlertSettings.from_env(settings, env).max_attempts == 3
+    for bad in ("0", "2.5", "many"):
+        with pytest.raises(ConfigError) as error:
+            AlertSettings.from_env(settings, {"NEWSMON_ALERTS_MAX_ATTEMPTS": bad})
+        assert error.value.field == "NEWSMON_ALERTS_MAX_ATTEMPTS"
+
+
 def test_compose_uses_the_stored_message_id_and_refuses_a_malformed_one() -> None:
     from newsmon.mail import AlertEmail, AlertItem, compose
 

@@ -426,6 +426,7 @@ class AlertSettings:
             claim_timeout=duration(
                 "NEWSMON_ALERTS_CLAIM_TIMEOUT", cls.claim_timeout, positive=True
             ),
+            max_attempts=reader.integer("NEWSMON_ALERTS_MAX_ATTEMPTS", cls.max_attempts),
         )
 
 
