@@ -38,28 +38,16 @@ def news_alerts() -> None:
     @task
     def decide() -> dict[str, Any]:
         """Evaluate the immediate rules over the articles indexed since their last run."""
-        from newsmon_airflow import newsmon_settings
+        from newsmon_airflow import decide_alerts
 
-        from newsmon.alerts import decide, open_alerts
-
-        es, names, alert_settings, rules = open_alerts(newsmon_settings())
-        return decide(es, names, rules.enabled("immediate"), alert_settings).as_dict()
+        return decide_alerts("immediate")
 
     @task
     def send(decided: dict[str, Any]) -> dict[str, Any]:
         """Email every decided, unsent batch; the ledger records sent, retry or failed."""
-        from newsmon_airflow import newsmon_settings, smtp_settings
+        from newsmon_airflow import send_alerts
 
-        from newsmon.alerts import deliver, open_alerts
-        from newsmon.health import source_notes
-
-        settings = newsmon_settings()
-        es, names, alert_settings, rules = open_alerts(settings)
-        notes = source_notes(es, names, rules.enabled("immediate"), settings.feeds_file)
-        report = deliver(
-            es, names, smtp_settings(), alert_settings, modes=("immediate",), source_notes=notes
-        )
-        return report.as_dict()
+        return send_alerts("immediate")
 
     send(decide())
 

@@ -35,28 +35,16 @@ def news_digest() -> None:
     @task
     def decide() -> dict[str, Any]:
         """Add the new stories of each digest rule to its current period."""
-        from newsmon_airflow import newsmon_settings
+        from newsmon_airflow import decide_alerts
 
-        from newsmon.alerts import decide, open_alerts
-
-        es, names, alert_settings, rules = open_alerts(newsmon_settings())
-        return decide(es, names, rules.enabled("digest"), alert_settings).as_dict()
+        return decide_alerts("digest")
 
     @task
     def send(decided: dict[str, Any]) -> dict[str, Any]:
         """Email every digest whose period has ended (and 4xx retries that are due)."""
-        from newsmon_airflow import newsmon_settings, smtp_settings
+        from newsmon_airflow import send_alerts
 
-        from newsmon.alerts import deliver, open_alerts
-        from newsmon.health import source_notes
-
-        settings = newsmon_settings()
-        es, names, alert_settings, rules = open_alerts(settings)
-        notes = source_notes(es, names, rules.enabled("digest"), settings.feeds_file)
-        report = deliver(
-            es, names, smtp_settings(), alert_settings, modes=("digest",), source_notes=notes
-        )
-        return report.as_dict()
+        return send_alerts("digest")
 
     send(decide())
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from newsmon.config import Settings
@@ -86,3 +86,25 @@ def smtp_settings() -> SmtpSettings:
         or SmtpSettings.sender,
         timeout=float(extra.get("timeout") or 30),
     )
+
+
+def decide_alerts(mode: str) -> dict[str, Any]:
+    """Evaluate the enabled rules of ``mode`` ("immediate" or "digest") over the articles
+    indexed since their last run; the decisions go to the alert ledger."""
+    from newsmon.alerts import decide, open_alerts
+
+    es, names, alert_settings, rules = open_alerts(newsmon_settings())
+    return decide(es, names, rules.enabled(mode), alert_settings).as_dict()
+
+
+def send_alerts(mode: str) -> dict[str, Any]:
+    """Email the decided batches of ``mode`` that are due (and 4xx retries that are due), with a
+    note when feeds behind a rule have been failing."""
+    from newsmon.alerts import deliver, open_alerts
+    from newsmon.health import source_notes
+
+    settings = newsmon_settings()
+    es, names, alert_settings, rules = open_alerts(settings)
+    notes = source_notes(es, names, rules.enabled(mode), settings.feeds_file)
+    report = deliver(es, names, smtp_settings(), alert_settings, modes=(mode,), source_notes=notes)
+    return report.as_dict()
