@@ -365,14 +365,14 @@ def _fetch_and_index(
             page = extraction.page if extraction else None
             summary.articles[result.outcome.value] += 1
             failed = extraction if extraction and extraction.failed else None
-            if failed:  # a timeout, crash or memory blow-up: not retried (docs/isolation.md)
-                summary.articles[f"extraction_{failed.outcome.value}"] += 1
-                reason = f"extraction {failed.outcome.value}: {failed.reason}"
-            elif result.ok and page is None:
-                summary.articles["extraction_empty"] += 1
             if page is None:
                 summary.articles["fallback"] += 1
-                if not failed:
+                if failed:  # a timeout, crash or memory blow-up: not retried (docs/isolation.md)
+                    summary.articles[f"extraction_{failed.outcome.value}"] += 1
+                    reason = f"extraction {failed.outcome.value}: {failed.reason}"
+                else:
+                    if result.ok:
+                        summary.articles["extraction_empty"] += 1
                     reason = result.reason or "no article text found"
                 summary.problem(f"article {item.entry.url}: {result.outcome.value} ({reason})")
             doc = build_article(
