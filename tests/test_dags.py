@@ -105,7 +105,9 @@ def test_dag_files_do_no_io_at_parse_time() -> None:
 
 
 @pytest.fixture
-def airflow_env(settings: Settings, news_pages: list[DemoPage]) -> Iterator[DemoSite]:
+def airflow_env(
+    settings: Settings, news_pages: list[DemoPage], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[DemoSite]:
     """The Connection and NEWSMON_* variables a deployment sets, pointing at test resources."""
     with DemoSite(news_pages[:12], feed_count=3) as site:
         Path(settings.feeds_file).write_text(site.feeds_yaml())
@@ -124,16 +126,9 @@ def airflow_env(settings: Settings, news_pages: list[DemoPage]) -> Iterator[Demo
             "NEWSMON_FETCH_ALLOW": "127.0.0.1/32",
             "NEWSMON_FEED_BATCH_SIZE": "2",
         }
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
-            yield site
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        yield site
 
 
 @pytest.mark.es
@@ -175,7 +170,7 @@ alerts:
 
 @pytest.fixture
 def alerts_env(
-    settings: Settings, es: Elasticsearch, tmp_path: Path
+    settings: Settings, es: Elasticsearch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[Handler, IndexNames]]:
     """Rules, two articles, the newsmon_es and newsmon_smtp Connections, a real SMTP server."""
     from newsmon.index import bulk_write, ensure_indices
@@ -240,16 +235,9 @@ def alerts_env(
             "NEWSMON_ALERTS": str(rules),
             "NEWSMON_ALERTS_LAG": "0s",
         }
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
-            yield handler, names
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        yield handler, names
 
 
 @pytest.mark.es

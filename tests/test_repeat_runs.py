@@ -376,7 +376,10 @@ def test_alerts_run_killed_while_sending_is_taken_over_after_the_claim_timeout(
 
 @pytest.fixture
 def airflow_env(
-    settings: Settings, news_pages: list[DemoPage], tmp_path: Path
+    settings: Settings,
+    news_pages: list[DemoPage],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[tuple[DemoSite, FaultyHandler]]:
     """news_ingest over a loopback site, news_alerts to a loopback SMTP server, via Connections."""
     quake = news_pages[0]
@@ -405,16 +408,9 @@ def airflow_env(
             "NEWSMON_ALERTS": str(rules),
             "NEWSMON_ALERTS_LAG": "0s",
         }
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
-            yield site, handler
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        yield site, handler
 
 
 @pytest.mark.airflow
