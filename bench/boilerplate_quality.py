@@ -1,13 +1,13 @@
 #!/usr/bin/env python
-"""What per-domain boilerplate removal (newsmon.boilerplate) does to real extracted articles.
+"""What per-domain boilerplate removal (newsmon.text.boilerplate) does to real extracted articles.
 
 Usage::
 
     python bench/boilerplate_quality.py [--news-pages DIR] [--wcxb DIR] [--batch-size N]
                                         [--jobs N] [--no-ablations]
 
-Every page of both shared sets is extracted with ``newsmon.extract.extract_page`` (pages
-loaded with ``newsmon.demo.load_pages``: sorted by id, which is the fixed order they are fed
+Every page of both shared sets is extracted with ``newsmon.extract.page.extract_page`` (pages
+loaded with ``newsmon.dev.demo.load_pages``: sorted by id, which is the fixed order they are fed
 in), then goes through ``clean_batch`` with a ``MemoryLineStore`` in batches of
 ``--batch-size`` (the pipeline writes 100 documents per bulk request). Each article's domain
 is its URL's host without ``www.``; its title the extracted title; its day the extracted
@@ -58,14 +58,26 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 try:
-    from newsmon.boilerplate import DEFAULT_RULES, ArticleText, MemoryLineStore, Rules, clean_batch
-    from newsmon.demo import load_pages
-    from newsmon.extract import extract_page
+    from newsmon.dev.demo import load_pages
+    from newsmon.extract.page import extract_page
+    from newsmon.text.boilerplate import (
+        DEFAULT_RULES,
+        ArticleText,
+        MemoryLineStore,
+        Rules,
+        clean_batch,
+    )
 except ImportError:  # running from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from newsmon.boilerplate import DEFAULT_RULES, ArticleText, MemoryLineStore, Rules, clean_batch
-    from newsmon.demo import load_pages
-    from newsmon.extract import extract_page
+    from newsmon.dev.demo import load_pages
+    from newsmon.extract.page import extract_page
+    from newsmon.text.boilerplate import (
+        DEFAULT_RULES,
+        ArticleText,
+        MemoryLineStore,
+        Rules,
+        clean_batch,
+    )
 
 # the scoring of bench/extraction_quality.py: one definition of word-level F1 for both benches
 sys.path.insert(0, str(Path(__file__).resolve().parent))

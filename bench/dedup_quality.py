@@ -4,7 +4,7 @@
     python bench/dedup_quality.py --pages DIR --sweep      # the parameter table of docs/dedup.md
     python bench/dedup_quality.py --pages DIR --engines    # MinHash implementations, timed
 
-Each page is extracted once (newsmon.extract); its text and title are the raw material (a page
+Each page is extracted once (newsmon.extract.page); its text and title are the raw material (a page
 whose text equals another page's is used once). The usable pages (at least ORIGINAL_MIN_WORDS
 words) are split at random (``--seed``) into
 *originals*, which enter the corpus with a story of their own, and *fillers*, whose text never
@@ -34,13 +34,13 @@ and documents that must not join anything (hard negatives, each its own story):
     template     same site, the original's wording with every name and number replaced (as in
                  auto-generated market, sports or weather reports about something else)
     short        very short texts: a teaser of the original (its first 5 to MIN_WORDS - 1 words
-                 as newsmon.dedup counts them) on another site under the
+                 as newsmon.text.dedup counts them) on another site under the
                  original's title, and generic notices ("Subscribe to continue reading")
                  repeated on several sites
     same_topic   (no new documents) each original and its most similar other original by
                  TF-IDF cosine of their words: different articles that look alike
 
-Documents are shuffled and assigned one by one by a fresh newsmon.dedup.StoryMatcher.
+Documents are shuffled and assigned one by one by a fresh newsmon.text.dedup.StoryMatcher.
 
 Scores. Pair precision/recall: over unordered pairs of documents, a pair is *linked* when the
 matcher put both in the same story (transitively, the clusters it built), *true* when both
@@ -75,7 +75,9 @@ from urllib.parse import urlsplit
 import lxml.html
 import numpy as np
 
-from newsmon.dedup import (
+from newsmon.dev.demo import load_pages
+from newsmon.extract.page import decode_html, extract_page
+from newsmon.text.dedup import (
     MIN_WORDS,
     DocInfo,
     Fingerprinter,
@@ -90,8 +92,6 @@ from newsmon.dedup import (
     shingle_hashes,
     text_hash,
 )
-from newsmon.demo import load_pages
-from newsmon.extract import decode_html, extract_page
 
 ORIGINAL_MIN_WORDS = 100  # a story shorter than this is no syndication material
 ORIGINAL_SHARE = 0.55  # of the usable pages; the rest are fillers
@@ -383,7 +383,7 @@ def template_sibling(
 
 
 def teaser_of(words: Sequence[str], size: int) -> str:
-    """The first whitespace-separated words that make at most ``size`` words as newsmon.dedup
+    """The first whitespace-separated words that make at most ``size`` words as newsmon.text.dedup
     counts them ("U.S.-led" is three)."""
     teaser: list[str] = []
     for word in words:
@@ -843,7 +843,7 @@ def engines(docs: Sequence[Doc], rounds: int) -> None:
         return run
 
     contenders = [
-        ("MinHash: numpy (newsmon.dedup.minhash)", run_numpy),
+        ("MinHash: numpy (newsmon.text.dedup.minhash)", run_numpy),
         ("MinHash: datasketch update_batch", run_update_batch),
         ("MinHash: datasketch MinHash.bulk", run_bulk),
         ("fingerprint(): numpy MinHash", fingerprints(numpy_fp)),

@@ -23,7 +23,7 @@ What is scored
 --------------
 Each page's gunzipped bytes and its ground-truth URL go to the extractor:
 
-* ``newsmon``: ``newsmon.extract.extract_page(html_bytes, url)``; its ``text`` is scored.
+* ``newsmon``: ``newsmon.extract.page.extract_page(html_bytes, url)``; its ``text`` is scored.
 * with ``--compare``, in the same run, plain trafilatura on the same bytes:
   ``trafilatura.extract(html_bytes, url=url)`` (library defaults, comments included) and
   ``trafilatura.extract(html_bytes, url=url, include_comments=False)``.
@@ -80,10 +80,10 @@ from pathlib import Path
 from typing import Any
 
 try:
-    from newsmon.extract import extract_page
+    from newsmon.extract.page import extract_page
 except ImportError:  # running from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from newsmon.extract import extract_page
+    from newsmon.extract.page import extract_page
 
 _SHARED = Path(os.environ.get("NEWSMON_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 DEFAULT_NEWS_PAGES = str(_SHARED / "data" / "news-pages")
@@ -222,7 +222,7 @@ EXTRACTORS: dict[str, Callable[[bytes, str], dict[str, Any]]] = {
     "trafilatura_nocomments": _run_trafilatura_nocomments,
 }
 LABELS = {
-    "newsmon": "newsmon.extract",
+    "newsmon": "newsmon.extract.page",
     "trafilatura_default": "trafilatura defaults",
     "trafilatura_nocomments": "trafilatura no comments",
 }
@@ -230,7 +230,7 @@ LABELS = {
 
 def title_candidates(html: bytes, url: str) -> dict[str, Any]:
     """What the page offers as its title (newsmon's own reading of it), for failure analysis."""
-    from newsmon.extract import _page_meta, _parse, decode_html
+    from newsmon.extract.page import _page_meta, _parse, decode_html
 
     tree = _parse(decode_html(html))
     if tree is None:

@@ -7,9 +7,9 @@
 Targets and the property each must keep (the checks of tests/test_fuzz.py, so ``make test``
 and this run hold the parsers to the same contract):
 
-    feed     newsmon.feeds.read_feed returns a ParsedFeed (entries capped, http(s) links)
-    page     newsmon.extract.extract_page returns None or a page with text
-    decode   newsmon.extract.decode_html returns str
+    feed     newsmon.sources.feeds.read_feed returns a ParsedFeed (entries capped, http(s) links)
+    page     newsmon.extract.page.extract_page returns None or a page with text
+    decode   newsmon.extract.page.decode_html returns str
     url      newsmon.urls.canonical_url returns a fixed point or raises InvalidURL
 
 With atheris (coverage-guided, libFuzzer) each input's bytes are turned into a document: the
@@ -174,8 +174,8 @@ def run_atheris(target: str, seconds: int, findings_path: Path, corpus: Path) ->
         import feedparser  # noqa: F401
         import trafilatura  # noqa: F401
 
-        import newsmon.extract
-        import newsmon.feeds
+        import newsmon.extract.page
+        import newsmon.sources.feeds
         import newsmon.urls  # noqa: F401
     make, check = _checks()[target]
     findings = _Findings(findings_path)

@@ -1,7 +1,7 @@
 """Per-article throughput: newsmon's work per page next to plain trafilatura, in one run.
 
 newsmon's per-article work is what the pipeline does after a page is downloaded: decode and
-extract (newsmon.extract, in a worker process of newsmon.isolate as the pipeline does),
+extract (newsmon.extract.page, in a worker process of newsmon.extract.isolate as the pipeline does),
 canonicalise the URL and derive the id, build the Elasticsearch document and serialise it. The
 same work with the extraction in this process (``in_process``) is timed alongside: the
 difference is what the worker process costs. The baseline is
@@ -26,8 +26,8 @@ from collections.abc import Callable, Sequence
 import trafilatura
 
 from newsmon.config import ExtractSettings
-from newsmon.demo import DemoPage, load_pages
-from newsmon.isolate import ExtractionPool, Extractor, InProcessExtractor
+from newsmon.dev.demo import DemoPage, load_pages
+from newsmon.extract.isolate import ExtractionPool, Extractor, InProcessExtractor
 from newsmon.pipeline import build_article
 from newsmon.urls import canonical_url, url_id
 

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 from extraction_quality import DEFAULT_WCXB, ws
 
-from newsmon.extract import (
+from newsmon.extract.page import (
     _choose_title,
     _comparable,
     _page_heading,

@@ -39,8 +39,8 @@ def news_ingest() -> None:
         from newsmon_airflow import newsmon_settings
 
         from newsmon.config import load_feeds
-        from newsmon.index import IndexNames, connect, ensure_indices
         from newsmon.pipeline import feed_batches
+        from newsmon.store import IndexNames, connect, ensure_indices
 
         settings = newsmon_settings()
         ensure_indices(connect(settings), IndexNames(settings.index_prefix), settings.config_dir)

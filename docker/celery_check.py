@@ -453,7 +453,7 @@ def main() -> int:
                 say(f"  {key}={shown}")
 
         from newsmon.config import Settings
-        from newsmon.index import connect
+        from newsmon.store import connect
 
         es_client = connect(Settings(es_url=es_url))
         drop_indices(es_client, args.prefix)

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from newsmon import esnode
+from newsmon.dev import esnode
 
 ROOT = Path(__file__).resolve().parents[1]
 # Passwords of the throwaway test node, with quotes, a backslash, spaces, $, %, & and braces so

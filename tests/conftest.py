@@ -21,8 +21,8 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from newsmon.config import FetchSettings, Settings
-from newsmon.demo import DemoPage, DemoSite, load_pages
-from newsmon.index import connect
+from newsmon.dev.demo import DemoPage, DemoSite, load_pages
+from newsmon.store import connect
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("NEWSMON_SHARED", REPO.parent / "shared"))
@@ -51,7 +51,7 @@ def es_url() -> str:
     url = os.environ.get("NEWSMON_ES_URL")
     if url:
         return url
-    from newsmon import esnode
+    from newsmon.dev import esnode
 
     return esnode.up(progress=_say)
 

@@ -1,4 +1,4 @@
-"""Extraction functions that misbehave on purpose, run inside newsmon.isolate's worker processes.
+"""Extraction functions that misbehave on purpose, run by newsmon.extract.isolate's workers.
 
 They live in a module of their own (not a test module) so a worker imports them cheaply by name.
 """
@@ -10,7 +10,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from newsmon.extract import ExtractedPage, extract_page
+from newsmon.extract.page import ExtractedPage, extract_page
 
 HANG = b"<!-- hang -->"
 SEGFAULT = b"<!-- segfault -->"

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newsmon.alerts import (
+from newsmon.alerts.core import (
     AlertRule,
     AlertSettings,
     DigestSchedule,
@@ -23,8 +23,8 @@ from newsmon.alerts import (
     parse_rules,
     rule_query,
 )
+from newsmon.alerts.mail import SmtpSettings, compose
 from newsmon.config import ConfigError, Settings
-from newsmon.mail import SmtpSettings, compose
 
 SHIPPED = Path(__file__).resolve().parents[1] / "config" / "alerts.yaml"
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
-from newsmon.alerts import (
+from newsmon.alerts.core import (
     AlertSettings,
     RuleSet,
     decide,
@@ -28,11 +28,11 @@ from newsmon.alerts import (
     run_alerts,
     validate_queries,
 )
+from newsmon.alerts.mail import SendResult, SmtpSettings, message_id_for
 from newsmon.config import Settings, load_feeds
-from newsmon.demo import DemoPage, DemoSite
-from newsmon.index import IndexNames, bulk_write, ensure_indices
-from newsmon.mail import SendResult, SmtpSettings, message_id_for
+from newsmon.dev.demo import DemoPage, DemoSite
 from newsmon.pipeline import ingest
+from newsmon.store import IndexNames, bulk_write, ensure_indices
 
 from .conftest import FIXTURES, REPO
 from .test_mail import Handler, Received, smtp_server
@@ -574,7 +574,7 @@ def test_paging_splitting_and_email_caps_on_small_limits(
     smtp: tuple[Handler, SmtpSettings],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import newsmon.alerts as alerts
+    import newsmon.alerts.core as alerts
 
     handler, smtp_settings = smtp
     # tiny limits: more stories than buckets, more hits than a page, a group of 2, 3 listed

@@ -12,7 +12,9 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from newsmon.boilerplate import (
+from newsmon.config import Settings
+from newsmon.store import IndexNames, connect, ensure_indices
+from newsmon.text.boilerplate import (
     DEFAULT_RULES,
     ArticleText,
     Cleaned,
@@ -25,8 +27,6 @@ from newsmon.boilerplate import (
     content_keys,
     line_key,
 )
-from newsmon.config import Settings
-from newsmon.index import IndexNames, connect, ensure_indices
 
 from .conftest import SEED
 

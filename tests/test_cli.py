@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from newsmon.config import Settings
-from newsmon.demo import DemoSite
+from newsmon.dev.demo import DemoSite
 
 from .conftest import NEWS_PAGES
 

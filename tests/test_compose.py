@@ -546,7 +546,7 @@ def test_dockerfile_copies_what_exists_and_the_build_context_keeps() -> None:
 
 
 def test_elastic_images_match_the_tested_elasticsearch_version(compose: dict[str, Any]) -> None:
-    from newsmon.esnode import DEFAULT_VERSION
+    from newsmon.dev.esnode import DEFAULT_VERSION
 
     assert version_problems(compose, DEFAULT_VERSION) == []
     bad = broken(compose)

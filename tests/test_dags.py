@@ -16,8 +16,8 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from newsmon.config import Settings
-from newsmon.demo import DemoPage, DemoSite
-from newsmon.index import IndexNames
+from newsmon.dev.demo import DemoPage, DemoSite
+from newsmon.store import IndexNames
 
 from .conftest import REPO
 from .test_mail import Handler, smtp_server
@@ -173,7 +173,7 @@ def alerts_env(
     settings: Settings, es: Elasticsearch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[Handler, IndexNames]]:
     """Rules, two articles, the newsmon_es and newsmon_smtp Connections, a real SMTP server."""
-    from newsmon.index import bulk_write, ensure_indices
+    from newsmon.store import bulk_write, ensure_indices
 
     names = IndexNames(settings.index_prefix)
     ensure_indices(es, names, settings.config_dir)

@@ -1,4 +1,4 @@
-"""newsmon.dedup: exact and near duplicates, the verification rule, story assignment.
+"""newsmon.text.dedup: exact and near duplicates, the verification rule, story assignment.
 
 The texts are real: the seed article (a BOL News story on Pakistan-US defence ties) and the
 human-marked article bodies of the shared news-pages set. Copies and hard negatives are built
@@ -17,7 +17,7 @@ from itertools import combinations
 import numpy as np
 import pytest
 
-from newsmon.dedup import (
+from newsmon.text.dedup import (
     MIN_WORDS,
     NUM_PERM,
     DocInfo,
@@ -330,7 +330,7 @@ def test_fingerprint_is_the_same_in_another_process(seed_paragraphs: list[str]) 
     text = "\n\n".join(seed_paragraphs)
     code = (
         "import json, sys\n"
-        "from newsmon.dedup import fingerprint\n"
+        "from newsmon.text.dedup import fingerprint\n"
         "fp = fingerprint(sys.stdin.read())\n"
         "print(json.dumps([fp.text_hash, list(fp.bands), sorted(fp.shingles), sorted(fp.facts)]))"
     )

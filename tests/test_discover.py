@@ -10,9 +10,9 @@ import pytest
 
 from newsmon.cli import main
 from newsmon.config import FetchSettings, parse_feeds
-from newsmon.demo import DemoSite, render_atom
-from newsmon.discover import COMMON_PATHS, discover_feeds, feed_links
-from newsmon.fetch import Fetcher
+from newsmon.dev.demo import DemoSite, render_atom
+from newsmon.sources.discover import COMMON_PATHS, discover_feeds, feed_links
+from newsmon.sources.fetch import Fetcher
 
 ITEM = datetime(2026, 11, 1, tzinfo=UTC)
 HOME = """<!DOCTYPE html><html><head><title>Example News</title>

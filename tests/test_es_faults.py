@@ -26,13 +26,13 @@ from typing import Any
 import pytest
 from elasticsearch import ApiError, Elasticsearch
 
-from newsmon import esnode
 from newsmon.cli import main
 from newsmon.config import ConfigError, FeedConfig, Settings, load_feeds
-from newsmon.demo import DemoPage, DemoSite
-from newsmon.feeds import FeedEntry
-from newsmon.index import IndexNames, bulk_write, connect, ensure_indices
+from newsmon.dev import esnode
+from newsmon.dev.demo import DemoPage, DemoSite
 from newsmon.pipeline import RunSummary, _BatchWriter, _Work, build_article, ingest
+from newsmon.sources.feeds import FeedEntry
+from newsmon.store import IndexNames, bulk_write, connect, ensure_indices
 from newsmon.urls import canonical_url, url_id
 
 from .esproxy import ESProxy, Fault
@@ -243,7 +243,7 @@ def test_busy_answers_to_any_request_are_retried_after_a_growing_wait(
 ) -> None:
     waits: list[float] = []
     clock = SimpleNamespace(sleep=waits.append, time=time.time, monotonic=time.monotonic)
-    monkeypatch.setattr("newsmon.index.time", clock)
+    monkeypatch.setattr("newsmon.store.client.time", clock)
     docs = _docs(3, f"search-busy-{status}")
     bulk_write(es, names.articles, docs, refresh=True)
     proxy.faults.append(Fault(path=r"/_search\b", status=status, times=3))

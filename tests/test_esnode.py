@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from newsmon import esnode
+from newsmon.dev import esnode
 
 pytestmark = pytest.mark.es
 

@@ -1,4 +1,4 @@
-"""newsmon.extract: article text and metadata from HTML, decoding, failure modes.
+"""newsmon.extract.page: article text and metadata from HTML, decoding, failure modes.
 
 The seed page (tests/fixtures/seed/) is a rebuilt BOL News article page; the user wants its
 title once and exactly the paragraphs of the seed's ``expected-body.txt``. The news-pages test
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from newsmon.extract import ExtractedPage, _adds_article_text, decode_html, extract_page
+from newsmon.extract.page import ExtractedPage, _adds_article_text, decode_html, extract_page
 
 from .conftest import FIXTURES, NEWS_PAGES, SEED
 
@@ -729,7 +729,7 @@ def test_extractor_crash_is_logged_not_raised(
         raise RuntimeError("trafilatura exploded")
 
     monkeypatch.setattr("trafilatura.bare_extraction", boom)
-    with caplog.at_level(logging.WARNING, logger="newsmon.extract"):
+    with caplog.at_level(logging.WARNING, logger="newsmon.extract.page"):
         assert extract_page(SEED_HTML.read_bytes(), SEED_URL) is None
     assert "extraction failed" in caplog.text
 
@@ -741,8 +741,8 @@ def test_a_failing_refinement_does_not_cost_the_article(
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("rule exploded")
 
-    monkeypatch.setattr(f"newsmon.extract.{helper}", boom)
-    with caplog.at_level(logging.WARNING, logger="newsmon.extract"):
+    monkeypatch.setattr(f"newsmon.extract.page.{helper}", boom)
+    with caplog.at_level(logging.WARNING, logger="newsmon.extract.page"):
         page = extract_page(SEED_HTML.read_bytes(), SEED_URL)
     assert page is not None
     assert page.text == _expected_body()

@@ -12,8 +12,8 @@ from typing import ClassVar
 import pytest
 
 from newsmon.config import FeedConfig, FetchSettings
-from newsmon.feeds import FeedOutcome, fetch_feed, parse_feed
-from newsmon.fetch import Fetcher, FetchOutcome, Validators
+from newsmon.sources.feeds import FeedOutcome, fetch_feed, parse_feed
+from newsmon.sources.fetch import Fetcher, FetchOutcome, Validators
 
 FEED_URL = "https://news.example/feeds/main.xml"
 
@@ -453,7 +453,7 @@ def test_a_parser_crash_is_this_feeds_outcome_not_the_runs(
     def crash(*args: object, **kwargs: object) -> None:
         raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setattr("newsmon.feeds.feedparser.parse", crash)
+    monkeypatch.setattr("newsmon.sources.feeds.feedparser.parse", crash)
     result = fetch_feed(fetcher, _feed(server + "/feed"))
     assert result.outcome is FeedOutcome.INVALID
     assert result.reason == "parser failed: RecursionError: maximum recursion depth exceeded"

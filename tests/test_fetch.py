@@ -17,7 +17,7 @@ import pytest
 import urllib3.util.connection
 
 from newsmon.config import FetchSettings
-from newsmon.fetch import Fetcher, FetchOutcome, Validators, address_allowed
+from newsmon.sources.fetch import Fetcher, FetchOutcome, Validators, address_allowed
 
 LOOPBACK = (ip_network("127.0.0.1/32"),)
 PAGE = b"<!DOCTYPE html><html><head><title>Hi</title></head><body><p>Hello</p></body></html>"

@@ -12,8 +12,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from newsmon.extract import ExtractedPage, decode_html, extract_page
-from newsmon.feeds import MAX_ENTRIES, ParsedFeed, read_feed
+from newsmon.extract.page import ExtractedPage, decode_html, extract_page
+from newsmon.sources.feeds import MAX_ENTRIES, ParsedFeed, read_feed
 from newsmon.urls import InvalidURL, canonical_url
 
 QUICK = settings(

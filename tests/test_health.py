@@ -13,12 +13,11 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
-from newsmon.alerts import AlertSettings, parse_rules, run_alerts
+from newsmon.alerts.core import AlertSettings, parse_rules, run_alerts
+from newsmon.alerts.mail import SmtpSettings
 from newsmon.cli import main
 from newsmon.config import FeedConfig, Settings, load_feeds, parse_feeds
-from newsmon.demo import DemoPage, DemoSite
-from newsmon.feeds import FeedOutcome, FeedResult
-from newsmon.fetch import FetchOutcome
+from newsmon.dev.demo import DemoPage, DemoSite
 from newsmon.health import (
     RECENT_FAILURES,
     failing_note,
@@ -27,9 +26,11 @@ from newsmon.health import (
     render_table,
     source_notes,
 )
-from newsmon.index import FeedState, IndexNames, bulk_write, ensure_indices, load_feed_states
-from newsmon.mail import SmtpSettings
 from newsmon.pipeline import ingest
+from newsmon.sources.feeds import FeedOutcome, FeedResult
+from newsmon.sources.fetch import FetchOutcome
+from newsmon.store import IndexNames, bulk_write, ensure_indices
+from newsmon.store.feeds import FeedState, load_feed_states
 
 from .test_mail import Handler, Received, smtp_server
 
@@ -93,7 +94,7 @@ def test_success_ends_the_streak_and_averages_items_per_fetch() -> None:
 
 
 def _entry(n: int) -> Any:
-    from newsmon.feeds import FeedEntry
+    from newsmon.sources.feeds import FeedEntry
 
     url = f"https://example.org/{n}"
     return FeedEntry(url, url, f"t{n}", None, None)
@@ -365,7 +366,7 @@ def test_digest_of_healthy_sources_has_no_failing_line(
 def test_the_sources_behind_a_rule_are_the_feeds_its_filters_select(
     es: Elasticsearch, settings: Settings
 ) -> None:
-    from newsmon.alerts import RuleFilters
+    from newsmon.alerts.core import RuleFilters
     from newsmon.health import rule_feeds
 
     names = IndexNames(settings.index_prefix)

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from newsmon.config import FeedConfig, FetchSettings
-from newsmon.feeds import (
+from newsmon.sources.feeds import (
     MAX_ENTRIES,
     MAX_FEED_BYTES,
     FeedOutcome,
@@ -29,7 +29,7 @@ from newsmon.feeds import (
     parse_feed,
     read_feed,
 )
-from newsmon.fetch import Fetcher, FetchOutcome
+from newsmon.sources.fetch import Fetcher, FetchOutcome
 from tests.test_fetch import Server
 from tests.test_hostile_fetch import Sentinel
 

@@ -25,9 +25,9 @@ import pytest
 import urllib3.util.connection
 
 from newsmon.config import FeedConfig, FetchSettings
-from newsmon.extract import decode_html, extract_page
-from newsmon.feeds import FeedOutcome, fetch_feed
-from newsmon.fetch import Fetcher, FetchOutcome, FetchResult, system_resolver
+from newsmon.extract.page import decode_html, extract_page
+from newsmon.sources.feeds import FeedOutcome, fetch_feed
+from newsmon.sources.fetch import Fetcher, FetchOutcome, FetchResult, system_resolver
 from tests.test_fetch import Server, _Handler
 
 ALLOWED = (ip_network("127.0.0.2/32"),)

@@ -11,9 +11,9 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from newsmon.config import FeedConfig, Settings, load_feeds
-from newsmon.demo import DemoSite
-from newsmon.index import IndexNames, connect, ensure_indices
+from newsmon.dev.demo import DemoSite
 from newsmon.pipeline import ingest
+from newsmon.store import IndexNames, connect, ensure_indices
 from newsmon.urls import canonical_url, url_id
 
 pytestmark = pytest.mark.es
@@ -344,7 +344,7 @@ def test_init_adds_new_sub_fields_and_multi_fields_to_existing_fields(
 
 
 def test_missing_fields_names_only_what_an_older_mapping_lacks() -> None:
-    from newsmon.index import _missing_fields
+    from newsmon.store.schema import _missing_fields
 
     title = {"type": "text", "fields": {"raw": {"type": "keyword"}}}
     wanted = {"title": title, "url": {"type": "keyword"}, "o": {"properties": {"a": {}, "b": {}}}}

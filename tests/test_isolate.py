@@ -21,16 +21,16 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from newsmon.config import ConfigError, ExtractSettings, Settings, load_feeds
-from newsmon.demo import DemoPage, DemoSite
-from newsmon.extract import extract_page
-from newsmon.index import IndexNames
-from newsmon.isolate import (
+from newsmon.dev.demo import DemoPage, DemoSite
+from newsmon.extract.isolate import (
     ExtractionOutcome,
     ExtractionPool,
     InProcessExtractor,
     open_extractor,
 )
+from newsmon.extract.page import extract_page
 from newsmon.pipeline import ingest
+from newsmon.store import IndexNames
 from newsmon.urls import canonical_url, url_id
 from tests import extract_faults
 from tests.extract_faults import FaultyPages, by_marker, worker_pid
@@ -153,7 +153,7 @@ def test_what_a_worker_logs_is_logged_in_the_parent(caplog: pytest.LogCaptureFix
     with ExtractionPool(_settings()) as pool:
         result = pool.extract(b"   ", "https://example.com/blank")
     assert result.outcome is ExtractionOutcome.EMPTY
-    [record] = [r for r in caplog.records if r.name == "newsmon.extract"]
+    [record] = [r for r in caplog.records if r.name == "newsmon.extract.page"]
     assert record.levelno == logging.INFO
     assert record.getMessage() == "no HTML document to extract from: https://example.com/blank"
 
@@ -267,7 +267,7 @@ def test_workers_die_with_a_killed_parent(tmp_path: Path) -> None:
             import os, signal, sys, threading, time
             sys.path.insert(0, {str(REPO)!r})
             from newsmon.config import ExtractSettings
-            from newsmon.isolate import ExtractionPool
+            from newsmon.extract.isolate import ExtractionPool
             from tests.extract_faults import HANG, by_marker
 
             if __name__ == "__main__":
@@ -304,7 +304,7 @@ def test_the_pool_works_in_a_daemonic_process(tmp_path: Path) -> None:
             import multiprocessing
 
             from newsmon.config import ExtractSettings
-            from newsmon.isolate import ExtractionPool
+            from newsmon.extract.isolate import ExtractionPool
 
             def run(queue):
                 try:
@@ -343,7 +343,7 @@ def test_workers_do_not_run_the_main_script_again(tmp_path: Path) -> None:
             import os
 
             from newsmon.config import ExtractSettings
-            from newsmon.isolate import ExtractionPool
+            from newsmon.extract.isolate import ExtractionPool
 
             with open({str(runs)!r}, "a") as log:
                 log.write(f"{{os.getpid()}}\\n")

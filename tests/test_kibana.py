@@ -24,12 +24,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from elasticsearch import Elasticsearch
 
-from newsmon import kibana
-from newsmon.alerts import load_rules, rule_query
+from newsmon.alerts.core import load_rules, rule_query
 from newsmon.cli import main
 from newsmon.config import ConfigError, Settings
-from newsmon.index import IndexNames, ensure_indices
-from newsmon.kibana import (
+from newsmon.kibana import core as kibana
+from newsmon.kibana.core import (
     KibanaError,
     KibanaSettings,
     SavedObject,
@@ -39,6 +38,7 @@ from newsmon.kibana import (
     wait_until_available,
     with_prefix,
 )
+from newsmon.store import IndexNames, ensure_indices
 
 from .conftest import REPO
 

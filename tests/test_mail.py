@@ -28,8 +28,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from newsmon.config import ConfigError
-from newsmon.mail import (
+from newsmon.alerts.mail import (
     AlertEmail,
     AlertItem,
     SendResult,
@@ -39,6 +38,7 @@ from newsmon.mail import (
     message_id_for,
     send,
 )
+from newsmon.config import ConfigError
 
 NOW = datetime(2021, 8, 3, 9, 20, tzinfo=UTC)
 SENDER = "alerts@newsmon.test"

@@ -9,7 +9,7 @@ import pytest
 
 from newsmon.cli import main
 from newsmon.config import ConfigError, load_feeds, parse_feeds
-from newsmon.opml import import_opml, parse_opml
+from newsmon.sources.opml import import_opml, parse_opml
 
 from .conftest import FIXTURES
 

@@ -26,12 +26,12 @@ import pytest
 from elasticsearch import Elasticsearch
 
 import newsmon.pipeline
-from newsmon.alerts import AlertSettings, deliver, email_id
+from newsmon.alerts.core import AlertSettings, deliver, email_id
+from newsmon.alerts.mail import SmtpSettings
 from newsmon.config import Settings, load_feeds
-from newsmon.demo import DemoPage, DemoSite
-from newsmon.index import IndexNames, ensure_indices
-from newsmon.mail import SmtpSettings
+from newsmon.dev.demo import DemoPage, DemoSite
 from newsmon.pipeline import ingest
+from newsmon.store import IndexNames, ensure_indices
 
 from .conftest import REPO
 from .test_alerts_es import _article, _ledger, _write

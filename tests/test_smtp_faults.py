@@ -21,10 +21,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 from elasticsearch import Elasticsearch
 
-from newsmon.alerts import AlertSettings, RuleSet, email_id, run_alerts
+from newsmon.alerts.core import AlertSettings, RuleSet, email_id, run_alerts
+from newsmon.alerts.mail import SmtpSettings, message_id_for
 from newsmon.config import ConfigError, Settings
-from newsmon.index import IndexNames, ensure_indices
-from newsmon.mail import SmtpSettings, message_id_for
+from newsmon.store import IndexNames, ensure_indices
 
 from .test_alerts_es import _article, _ledger, _rules, _write
 from .test_mail import Received
@@ -424,7 +424,7 @@ def test_max_attempts_comes_from_the_environment() -> None:
 
 
 def test_compose_uses_the_stored_message_id_and_refuses_a_malformed_one() -> None:
-    from newsmon.mail import AlertEmail, AlertItem, compose
+    from newsmon.alerts.mail import AlertEmail, AlertItem, compose
 
     item = AlertItem("s1", "Earthquake in Quetta", "https://dawn.com/1", "dawn.com", None, ())
     alert = AlertEmail("quake", "Quake", "earthquake", ("desk@example.org",), (item,), "quake/b1")

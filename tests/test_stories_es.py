@@ -13,9 +13,9 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from newsmon.config import Settings, load_feeds
-from newsmon.demo import DemoPage, DemoSite
-from newsmon.index import IndexNames
+from newsmon.dev.demo import DemoPage, DemoSite
 from newsmon.pipeline import ingest
+from newsmon.store import IndexNames
 from newsmon.urls import canonical_url, url_id
 
 from .conftest import FIXTURES, SEED

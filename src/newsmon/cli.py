@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .config import ConfigError, Settings, load_feeds
 
 if TYPE_CHECKING:
-    from .isolate import Extractor
+    from .extract.isolate import Extractor
 
 __all__ = ["main"]
 
@@ -46,7 +46,7 @@ def _replace(settings: Settings, **changes: Any) -> Settings:
 
 
 def cmd_es(args: argparse.Namespace) -> int:
-    from . import esnode
+    from .dev import esnode
 
     if args.action == "up":
         url = esnode.up(progress=_err)
@@ -71,7 +71,7 @@ def cmd_es(args: argparse.Namespace) -> int:
         )
         return 0 if st.running else 3
     # init
-    from .index import IndexNames, connect, ensure_indices
+    from .store import IndexNames, connect, ensure_indices
 
     settings = _settings(args)
     report = ensure_indices(
@@ -88,8 +88,8 @@ def cmd_es(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .index import IndexNames, connect, ensure_indices
     from .pipeline import ingest
+    from .store import IndexNames, connect, ensure_indices
 
     settings = _settings(args)
     feeds = load_feeds(settings.feeds_file)
@@ -112,7 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _read_input(source: str, settings: Settings) -> tuple[str, bytes | None, str | None, Any]:
     """(url, body, content_type, fetch result or None) of a path or URL."""
     if source.startswith(("http://", "https://")):
-        from .fetch import Fetcher
+        from .sources.fetch import Fetcher
 
         with Fetcher(settings.fetch) as fetcher:
             result = fetcher.get_html(source)
@@ -154,7 +154,7 @@ def _extract_one(
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from .isolate import open_extractor
+    from .extract.isolate import open_extractor
 
     settings = Settings.from_env()
     failures = 0
@@ -185,9 +185,9 @@ def cmd_feeds_check(args: argparse.Namespace) -> int:
 def cmd_feeds_status(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from .alerts import parse_duration
+    from .alerts.core import parse_duration
     from .health import failing_after_from_env, feed_health, render_table
-    from .index import IndexNames, connect
+    from .store import IndexNames, connect
 
     settings = _settings(args)
     feeds = load_feeds(settings.feeds_file)
@@ -217,9 +217,9 @@ def _known_feeds(path: str) -> list[Any]:
 
 def cmd_feeds_discover(args: argparse.Namespace) -> int:
     from .config import FeedConfig
-    from .discover import discover_feeds
-    from .feedlist import feed_keys, render_entries, suggest_id
-    from .fetch import Fetcher
+    from .sources.discover import discover_feeds
+    from .sources.feedlist import feed_keys, render_entries, suggest_id
+    from .sources.fetch import Fetcher
     from .urls import InvalidURL, canonical_url
 
     settings = _settings(args)
@@ -249,8 +249,8 @@ def cmd_feeds_discover(args: argparse.Namespace) -> int:
 
 
 def cmd_feeds_import_opml(args: argparse.Namespace) -> int:
-    from .feedlist import append_entries, render_entries
-    from .opml import import_opml
+    from .sources.feedlist import append_entries, render_entries
+    from .sources.opml import import_opml
 
     settings = _settings(args)
     target = args.into or settings.feeds_file
@@ -280,8 +280,8 @@ def cmd_feeds_import_opml(args: argparse.Namespace) -> int:
 
 
 def cmd_story(args: argparse.Namespace) -> int:
-    from .index import IndexNames, connect
-    from .stories import get_story
+    from .store import IndexNames, connect
+    from .text.stories import get_story
 
     settings = _settings(args)
     view = get_story(connect(settings), IndexNames(settings.index_prefix), args.id)
@@ -301,7 +301,7 @@ def cmd_story(args: argparse.Namespace) -> int:
 def _alert_rules(args: argparse.Namespace) -> tuple[Settings, Any, Any]:
     from dataclasses import replace
 
-    from .alerts import AlertSettings, load_rules
+    from .alerts.core import AlertSettings, load_rules
 
     settings = _settings(args)
     alert_settings = AlertSettings.from_env(settings)
@@ -312,8 +312,8 @@ def _alert_rules(args: argparse.Namespace) -> tuple[Settings, Any, Any]:
 
 def _check_queries(settings: Settings, rule_set: Any, only: Any = None) -> dict[str, str]:
     """How ES reads each rule's query; every invalid query is printed, then exit status 2."""
-    from .alerts import validate_queries
-    from .index import IndexNames, connect
+    from .alerts.core import validate_queries
+    from .store import IndexNames, connect
 
     explained, problems = validate_queries(
         connect(settings), IndexNames(settings.index_prefix), rule_set, only
@@ -339,8 +339,8 @@ def cmd_alerts_check(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts_preview(args: argparse.Namespace) -> int:
-    from .alerts import parse_duration, preview
-    from .index import IndexNames, connect
+    from .alerts.core import parse_duration, preview
+    from .store import IndexNames, connect
 
     settings, _alert_settings, rule_set = _alert_rules(args)
     rule = rule_set.get(args.rule)
@@ -362,10 +362,10 @@ def cmd_alerts_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts_run(args: argparse.Namespace) -> int:
-    from .alerts import run_alerts
+    from .alerts.core import run_alerts
+    from .alerts.mail import SmtpSettings
     from .health import source_notes
-    from .index import IndexNames, connect, ensure_indices
-    from .mail import SmtpSettings
+    from .store import IndexNames, connect, ensure_indices
 
     settings, alert_settings, rule_set = _alert_rules(args)
     smtp = SmtpSettings.from_env()
@@ -417,13 +417,13 @@ def _alerts_parser(sub: Any) -> None:
 
 
 def _kibana_rules(args: argparse.Namespace, settings: Settings) -> Any:
-    from .alerts import AlertSettings, load_rules
+    from .alerts.core import AlertSettings, load_rules
 
     return load_rules(args.rules or AlertSettings.from_env(settings).rules_file)
 
 
 def cmd_kibana_import(args: argparse.Namespace) -> int:
-    from . import kibana
+    from .kibana import core as kibana
 
     settings = _settings(args)
     target = kibana.KibanaSettings.from_env(
@@ -469,7 +469,7 @@ def cmd_kibana_import(args: argparse.Namespace) -> int:
 
 
 def cmd_kibana_export(args: argparse.Namespace) -> int:
-    from . import kibana
+    from .kibana import core as kibana
 
     settings = _settings(args)
     out = Path(args.dir) if args.dir else kibana.kibana_dir(settings.config_dir)
@@ -519,7 +519,7 @@ def _kibana_parser(sub: Any) -> None:
 
 
 def cmd_demo_site(args: argparse.Namespace) -> int:
-    from .demo import DemoSite, load_pages
+    from .dev.demo import DemoSite, load_pages
 
     pages = load_pages(args.pages, limit=args.limit)
     site = DemoSite(pages, feed_count=args.feeds, port=args.port).start()

@@ -273,7 +273,7 @@ def load_feeds(path: str | os.PathLike[str]) -> list[FeedConfig]:
 
 def _local_node_url() -> str:
     """The URL of the node ``newsmon es up`` runs, when it runs; else the usual local port."""
-    from .esnode import status
+    from .dev.esnode import status
 
     try:
         url = status().url

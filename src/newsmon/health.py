@@ -19,11 +19,12 @@ from urllib.parse import urlsplit
 from elasticsearch import Elasticsearch
 
 from .config import ConfigError, FeedConfig, load_feeds
-from .feeds import FeedOutcome, FeedResult
-from .index import FeedState, IndexNames, load_feed_states
+from .sources.feeds import FeedOutcome, FeedResult
+from .store import IndexNames
+from .store.feeds import FeedState, load_feed_states
 
 if TYPE_CHECKING:
-    from .alerts import AlertRule, RuleFilters
+    from .alerts.core import AlertRule, RuleFilters
 
 __all__ = [
     "DEFAULT_FAILING_AFTER",
@@ -162,7 +163,7 @@ class FeedHealth:
 
 def failing_after_from_env(environ: Mapping[str, str] | None = None) -> timedelta:
     """``NEWSMON_FEED_FAILING_AFTER`` (e.g. ``24h``, ``2d``), default 24 hours."""
-    from .alerts import parse_duration
+    from .alerts.core import parse_duration
 
     env = os.environ if environ is None else environ
     raw = env.get("NEWSMON_FEED_FAILING_AFTER", "").strip()

@@ -20,28 +20,18 @@ from urllib.parse import urlsplit
 
 from elasticsearch import Elasticsearch
 
-from .boilerplate import ArticleText, ElasticsearchLineStore, clean_batch
 from .config import FeedConfig, Settings
-from .dedup import StoryMatcher
-from .extract import ExtractedPage
-from .feeds import FeedEntry, FeedOutcome, FeedResult, fetch_feed
-from .fetch import Fetcher, FetchOutcome, FetchResult
+from .extract.isolate import Extraction, Extractor, open_extractor
+from .extract.page import ExtractedPage
 from .health import next_state
-from .index import (
-    BulkReport,
-    FeedState,
-    IndexedState,
-    IndexNames,
-    bulk_write,
-    connect,
-    ensure_indices,
-    indexed_states,
-    load_feed_states,
-    save_feed_states,
-    template_names,
-)
-from .isolate import Extraction, Extractor, open_extractor
-from .stories import assign_stories, update_stories
+from .sources.feeds import FeedEntry, FeedOutcome, FeedResult, fetch_feed
+from .sources.fetch import Fetcher, FetchOutcome, FetchResult
+from .store import BulkReport, IndexNames, bulk_write, connect, ensure_indices, template_names
+from .store.articles import IndexedState, indexed_states
+from .store.feeds import FeedState, load_feed_states, save_feed_states
+from .text.boilerplate import ArticleText, ElasticsearchLineStore, clean_batch
+from .text.dedup import StoryMatcher
+from .text.stories import assign_stories, update_stories
 from .urls import InvalidURL, canonical_url, same_site, url_id
 
 __all__ = ["RunSummary", "build_article", "feed_batches", "ingest"]

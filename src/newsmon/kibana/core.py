@@ -24,9 +24,9 @@ from typing import Any
 
 import requests
 
-from .alerts import AlertRule, RuleSet
-from .config import ConfigError, _EnvReader, read_config_file
-from .index import load_template, template_names
+from ..alerts.core import AlertRule, RuleSet
+from ..config import ConfigError, _EnvReader, read_config_file
+from ..store import load_template, template_names
 
 __all__ = [
     "DEFAULT_PREFIX",

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from .config import ConfigError, FeedConfig, parse_feeds, read_config_file
-from .urls import InvalidURL, canonical_url
+from ..config import ConfigError, FeedConfig, parse_feeds, read_config_file
+from ..urls import InvalidURL, canonical_url
 
 __all__ = [
     "append_entries",

@@ -45,7 +45,7 @@ from typing import Any, Final, Protocol
 
 from elasticsearch import Elasticsearch
 
-from .index import IndexNames, bulk_write
+from ..store import IndexNames, bulk_write
 
 __all__ = [
     "DEFAULT_RULES",

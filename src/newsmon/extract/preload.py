@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from .extract import extract_page
+from .page import extract_page
 
 _PAGE = (
     b"<html lang='en'><head><title>newsmon</title></head><body><article><h1>newsmon</h1>"

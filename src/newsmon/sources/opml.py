@@ -21,9 +21,9 @@ import defusedxml.sax
 from defusedxml import DefusedXmlException
 from pydantic import ValidationError
 
-from .config import ConfigError, FeedConfig
+from ..config import ConfigError, FeedConfig
+from ..urls import InvalidURL, canonical_url
 from .feedlist import feed_keys, slug, suggest_id
-from .urls import InvalidURL, canonical_url
 
 __all__ = ["OpmlImport", "OpmlOutline", "OpmlProblem", "import_opml", "parse_opml"]
 

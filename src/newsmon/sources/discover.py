@@ -19,9 +19,9 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
+from ..urls import InvalidURL, canonical_url, same_site
 from .feeds import parse_feed
 from .fetch import FEED_TYPES, Fetcher, FetchOutcome
-from .urls import InvalidURL, canonical_url, same_site
 
 __all__ = ["COMMON_PATHS", "Discovery", "FoundFeed", "discover_feeds", "feed_links"]
 

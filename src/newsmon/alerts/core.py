@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from elasticsearch import ConflictError, Elasticsearch, NotFoundError, helpers
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .config import (
+from ..config import (
     ConfigError,
     Settings,
     _EnvReader,
@@ -36,7 +36,7 @@ from .config import (
     read_config_file,
     yaml_line,
 )
-from .index import IndexNames, bulk_write
+from ..store import IndexNames, bulk_write
 from .mail import (
     AlertEmail,
     AlertItem,
@@ -1281,7 +1281,7 @@ def open_alerts(
     settings: Settings, client: Elasticsearch | None = None
 ) -> tuple[Elasticsearch, IndexNames, AlertSettings, RuleSet]:
     """What a run needs: a client, the indices (created if missing), the settings, the rules."""
-    from .index import connect, ensure_indices
+    from ..store import connect, ensure_indices
 
     es = client or connect(settings)
     names = IndexNames(settings.index_prefix)

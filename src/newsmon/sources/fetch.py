@@ -32,7 +32,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, DecodeError, NewConnectionError
 from urllib3.util import connection as urllib3_connection
 
-from .config import FetchSettings, Network
+from ..config import FetchSettings, Network
 
 __all__ = [
     "FetchOutcome",

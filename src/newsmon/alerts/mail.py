@@ -34,7 +34,7 @@ from typing import Final
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .config import ConfigError
+from ..config import ConfigError
 
 __all__ = [
     "AlertEmail",

@@ -28,9 +28,9 @@ from urllib.parse import urljoin
 
 import feedparser
 
-from .config import FeedConfig
+from ..config import FeedConfig
+from ..urls import InvalidURL, canonical_url
 from .fetch import Fetcher, FetchOutcome, Validators
-from .urls import InvalidURL, canonical_url
 
 __all__ = [
     "FeedEntry",

@@ -13,9 +13,9 @@ The page gets an :class:`Extraction` with its :class:`ExtractionOutcome` instead
 and the other pages go on. :class:`ExtractionPool` is thread-safe: the pipeline's download
 threads call :meth:`ExtractionPool.extract` concurrently; each call holds one worker while it
 runs. Workers are forked from multiprocessing's ``forkserver`` (a single-threaded process that
-has imported newsmon.extract and warmed its caches once, see newsmon._preload, so a new worker
-costs a fork, not an interpreter start) and die with their parent: they stop when their pipe
-closes, and on Linux the kernel kills them when the fork server, which exits with newsmon, goes
+has imported newsmon.extract.page and warmed its caches once, see newsmon.extract.preload, so a
+new worker costs a fork, not an interpreter start) and die with their parent: they stop when their
+pipe closes, and on Linux the kernel kills them when the fork server, which exits with newsmon, goes
 away (``PR_SET_PDEATHSIG``).
 """
 
@@ -38,8 +38,8 @@ from multiprocessing.connection import Connection
 from types import TracebackType
 from typing import Any, Protocol
 
-from .config import ExtractSettings
-from .extract import ExtractedPage, extract_page
+from ..config import ExtractSettings
+from .page import ExtractedPage, extract_page
 
 __all__ = [
     "ExtractFunction",
@@ -276,7 +276,7 @@ def _context() -> Any:
     pipeline's threads may hold locks a forked child would inherit locked."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["newsmon._preload"])
+        ctx.set_forkserver_preload(["newsmon.extract.preload"])
         return ctx
     return multiprocessing.get_context("spawn")
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
+from ..store import IndexNames, bulk_write
 from .dedup import DocInfo, Fingerprint, StoryMatcher, best_match, fingerprint
-from .index import IndexNames, bulk_write
 
 __all__ = ["StoryView", "assign_stories", "get_story", "update_stories"]
 

@@ -1,0 +1,58 @@
+"""Feed-state documents: conditional-GET validators and health, one per feed id."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..sources.fetch import Validators
+from .bulk import BulkReport, bulk_write
+from .client import Client, IndexNames, es_time, mget
+
+__all__ = ["FeedState", "load_feed_states", "save_feed_states"]
+
+
+@dataclass(frozen=True)
+class FeedState:
+    feed_id: str
+    validators: Validators = field(default_factory=Validators)
+    consecutive_failures: int = 0
+    last_success_at: datetime | None = None
+    failing_since: datetime | None = None
+    recent_failures: tuple[Mapping[str, Any], ...] = ()  # newest last: {at, outcome, reason, …}
+    successful_fetches: int = 0
+    avg_entries: float | None = None
+    saved_at: datetime | None = None  # end of the last run that saved this state
+
+
+def load_feed_states(
+    client: Client, names: IndexNames, feed_ids: Sequence[str]
+) -> dict[str, FeedState]:
+    if not feed_ids:
+        return {}
+    states: dict[str, FeedState] = {}
+    for feed_id, src in mget(client, names.feeds, feed_ids).items():
+        success = src.get("last_success_at")
+        failing = src.get("failing_since")
+        average = src.get("avg_entries")
+        states[feed_id] = FeedState(
+            feed_id=feed_id,
+            validators=Validators(etag=src.get("etag"), last_modified=src.get("last_modified")),
+            consecutive_failures=int(src.get("consecutive_failures") or 0),
+            last_success_at=es_time(success),
+            failing_since=es_time(failing),
+            recent_failures=tuple(src.get("recent_failures") or ()),
+            successful_fetches=int(src.get("successful_fetches") or 0),
+            avg_entries=float(average) if average is not None else None,
+            saved_at=es_time(src.get("last_fetched_at")),
+        )
+    return states
+
+
+def save_feed_states(
+    client: Client, names: IndexNames, docs: Mapping[str, Mapping[str, Any]]
+) -> BulkReport:
+    """Store feed-state documents (one per feed id), replacing the previous ones."""
+    return bulk_write(client, names.feeds, (("index", k, v) for k, v in docs.items()))
