@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from newsmon.alerts.core import AlertRule, AlertSettings, RuleFilters, decide
 from newsmon.config import Settings
+from newsmon.dev.local import local_node_url
 from newsmon.store import IndexNames, bulk_write, connect, ensure_indices
 
 REPO = Path(__file__).resolve().parents[1]
@@ -156,7 +157,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the bench indices")
     args = parser.parse_args()
 
-    settings = Settings.from_env()
+    settings = Settings.from_env(local_node=local_node_url)
     es = connect(settings)
     rng = random.Random(args.seed)
     now = datetime.now(UTC)

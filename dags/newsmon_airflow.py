@@ -5,6 +5,7 @@ Imported only inside tasks, so DAG parsing does no I/O.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -25,10 +26,13 @@ def newsmon_settings() -> Settings:
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     from newsmon.config import Settings
+    from newsmon.dev.local import local_node_url
 
+    # A task log shows newsmon's progress (INFO), not a line per Elasticsearch request.
+    logging.getLogger("elastic_transport").setLevel(logging.WARNING)
     if "NEWSMON_CONFIG_DIR" not in os.environ and (CONFIG_DIR / "elasticsearch").is_dir():
         os.environ["NEWSMON_CONFIG_DIR"] = str(CONFIG_DIR)
-    settings = Settings.from_env()
+    settings = Settings.from_env(local_node=local_node_url)
     try:
         conn = BaseHook.get_connection(ES_CONN_ID)
     except AirflowNotFoundException:

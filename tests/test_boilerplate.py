@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 
 from newsmon.config import Settings
 from newsmon.store import IndexNames, connect, ensure_indices
+from newsmon.store.lines import ElasticsearchLineStore
 from newsmon.text.boilerplate import (
     DEFAULT_RULES,
     ArticleText,
     Cleaned,
-    ElasticsearchLineStore,
     LineStore,
     MemoryLineStore,
     Rules,

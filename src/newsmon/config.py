@@ -9,7 +9,7 @@ import ipaddress
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import UnionType
@@ -271,15 +271,7 @@ def load_feeds(path: str | os.PathLike[str]) -> list[FeedConfig]:
 # --- settings from the environment --------------------------------------------------------------
 
 
-def _local_node_url() -> str:
-    """The URL of the node ``newsmon es up`` runs, when it runs; else the usual local port."""
-    from .dev.esnode import status
-
-    try:
-        url = status().url
-    except OSError:
-        url = None
-    return url or "http://127.0.0.1:9200"
+DEFAULT_ES_URL = "http://127.0.0.1:9200"
 
 
 def default_config_dir() -> str:
@@ -346,7 +338,15 @@ class Settings:
     extract: ExtractSettings = field(default_factory=ExtractSettings)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        local_node: Callable[[], str | None] | None = None,
+    ) -> Settings:
+        """Settings from ``NEWSMON_*`` variables. Without ``NEWSMON_ES_URL``: the URL that
+        ``local_node`` finds (the CLI asks the node ``newsmon es up`` runs), else
+        :data:`DEFAULT_ES_URL`."""
         env = os.environ if environ is None else environ
         reader = _EnvReader(env)
         fetch = FetchSettings(
@@ -376,7 +376,9 @@ class Settings:
             )
         config_dir = reader.text("NEWSMON_CONFIG_DIR", default_config_dir())
         return cls(
-            es_url=reader.text("NEWSMON_ES_URL", "") or _local_node_url(),
+            es_url=reader.text("NEWSMON_ES_URL", "")
+            or (local_node() if local_node else None)
+            or DEFAULT_ES_URL,
             es_username=env.get("NEWSMON_ES_USERNAME") or None,
             es_password=env.get("NEWSMON_ES_PASSWORD") or None,
             es_api_key=env.get("NEWSMON_ES_API_KEY") or None,

@@ -13,26 +13,34 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from elasticsearch import Elasticsearch
-
+from .article import Article, ArticleSource
 from .config import FeedConfig, Settings
 from .extract.isolate import Extraction, Extractor, open_extractor
 from .extract.page import ExtractedPage
 from .health import next_state
 from .sources.feeds import FeedEntry, FeedOutcome, FeedResult, fetch_feed
 from .sources.fetch import Fetcher, FetchOutcome, FetchResult
-from .store import BulkReport, IndexNames, bulk_write, connect, ensure_indices, template_names
-from .store.articles import IndexedState, indexed_states
-from .store.feeds import FeedState, load_feed_states, save_feed_states
-from .text.boilerplate import ArticleText, ElasticsearchLineStore, clean_batch
+from .store import BulkReport, Client, IndexNames, connect, indices_ready
+from .store.articles import (
+    IndexedState,
+    articles_by_id,
+    indexed_states,
+    update_articles,
+    write_articles,
+)
+from .store.client import refresh
+from .store.feeds import FeedRun, FeedState, load_feed_states, save_feed_states
+from .store.lines import ElasticsearchLineStore
+from .store.stories import StoryMember, story_members, update_stories
+from .text.boilerplate import ArticleText, clean_batch
 from .text.dedup import StoryMatcher
-from .text.stories import assign_stories, update_stories
-from .urls import InvalidURL, canonical_url, same_site, url_id
+from .text.stories import assign_stories
+from .urls import InvalidURL, canonical_url, domain, same_site, url_id
 
 __all__ = ["RunSummary", "build_article", "feed_batches", "ingest"]
 
@@ -50,7 +58,7 @@ INDEX_BATCH = 100  # documents per bulk request: fetched work reaches the index 
 
 
 def _quiet(message: str) -> None:
-    log.debug("%s", message)
+    """No progress output beyond the log."""
 
 
 @dataclass
@@ -103,19 +111,27 @@ class RunSummary:
         return "\n".join(lines)
 
 
+def _logged(progress: Progress) -> Progress:
+    def both(message: str) -> None:
+        log.info("%s", message)
+        progress(message)
+
+    return both
+
+
+def _per_feed(work: Sequence[_Work], written: set[str]) -> dict[str, tuple[int, int]]:
+    """feed id -> (new articles to fetch, of them now in the index)."""
+    counts: dict[str, tuple[int, int]] = {}
+    for w in work:
+        new, indexed = counts.get(w.feed.id, (0, 0))
+        counts[w.feed.id] = (new + 1, indexed + (w.doc_id in written))
+    return counts
+
+
 def feed_batches(feeds: Sequence[FeedConfig], size: int) -> list[list[str]]:
     """Enabled feed ids in batches of ``size`` (the unit of one mapped Airflow task)."""
     ids = [f.id for f in feeds if f.enabled]
     return [ids[i : i + size] for i in range(0, len(ids), size)]
-
-
-def _domain(url: str) -> str:
-    host = (urlsplit(url).hostname or "").lower()
-    return host[4:] if host.startswith("www.") else host
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value else None
 
 
 def build_article(
@@ -128,47 +144,49 @@ def build_article(
     fetched: FetchResult | None = None,
     now: datetime | None = None,
     attempts: int = 1,
-) -> dict[str, Any]:
-    """The Elasticsearch document of one article: the page's fields, the feed's as fallback."""
-    now = now or datetime.now(UTC)
+    failed: Extraction | None = None,
+) -> Article:
+    """The record of one article: the page's fields, the feed's as fallback; ``failed``: the
+    extraction that crashed or timed out on the page."""
     published = page.published_at if page else None
     source = "page" if published else None
     if published is None and entry is not None and entry.published_at is not None:
         published, source = entry.published_at, "feed"
     if page is not None:
-        title, text, extraction = page.title or (entry.title if entry else None), page.text, "full"
+        title, text = page.title or (entry.title if entry else None), page.text
+        extraction = ArticleSource.FULL
     else:
         title = entry.title if entry else None
         text = (entry.summary if entry else None) or ""
-        extraction = "feed_fallback"
-    doc: dict[str, Any] = {
-        "url": url,
-        "canonical_url": canonical,
-        "page_canonical_url": page.page_canonical_url if page else None,
-        "final_url": fetched.final_url if fetched else None,
-        "domain": _domain(canonical),
-        "site_name": (page.site_name if page else None) or _domain(canonical),
-        "title": title,
-        "text": text,
-        "description": page.description if page else None,
-        "feed_summary": entry.summary if entry else None,
-        "authors": list(page.authors if page and page.authors else entry.authors if entry else ()),
-        "published_at": _iso(published),
-        "published_at_source": source,
-        "language": (page.language if page else None) or (feed.language if feed else None),
-        "image": page.image if page else None,
-        "feed_id": feed.id if feed else None,
-        "tags": list(feed.tags) if feed else [],
-        "word_count": len(text.split()),
-        "extraction": extraction,
-        "fetch_outcome": fetched.outcome.value if fetched else None,
-        "fetch_reason": fetched.reason if fetched else None,
-        "http_status": fetched.status if fetched else None,
-        "fetch_attempts": attempts,
-        "fetched_at": _iso(now),
-        "indexed_at": None,
-    }
-    return {k: v for k, v in doc.items() if v is not None and v != []}
+        extraction = ArticleSource.FEED_FALLBACK
+    site = domain(canonical)
+    return Article(
+        url=url,
+        canonical_url=canonical,
+        page_canonical_url=page.page_canonical_url if page else None,
+        final_url=fetched.final_url if fetched else None,
+        domain=site,
+        site_name=(page.site_name if page else None) or site,
+        title=title,
+        text=text,
+        description=page.description if page else None,
+        feed_summary=entry.summary if entry else None,
+        authors=tuple(page.authors if page and page.authors else entry.authors if entry else ()),
+        published_at=published,
+        published_at_source=source,
+        language=(page.language if page else None) or (feed.language if feed else None),
+        image=page.image if page else None,
+        feed_id=feed.id if feed else None,
+        tags=tuple(feed.tags) if feed else (),
+        extraction=extraction,
+        fetch_outcome=fetched.outcome.value if fetched else None,
+        fetch_reason=fetched.reason if fetched else None,
+        http_status=fetched.status if fetched else None,
+        fetch_attempts=attempts,
+        fetched_at=now or datetime.now(UTC),
+        extraction_error=failed.outcome.value if failed else None,
+        extraction_error_reason=failed.reason if failed else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -205,22 +223,22 @@ def ingest(
     feeds: Sequence[FeedConfig],
     settings: Settings,
     *,
-    client: Elasticsearch | None = None,
+    client: Client | None = None,
     progress: Progress = _quiet,
     extractor: Extractor | None = None,
 ) -> RunSummary:
     """Run one cycle over ``feeds`` (disabled ones are skipped) and return its summary.
 
     Pages are extracted by ``extractor``, by default worker processes with the limits of
-    ``settings.extract`` (newsmon.isolate). Raises when Elasticsearch is unreachable; every
-    other failure is counted in the summary.
+    ``settings.extract`` (newsmon.extract.isolate). Raises when Elasticsearch is unreachable;
+    every other failure is counted in the summary. Progress (per feed, per tenth of the
+    articles) is logged at INFO and also handed to ``progress``.
     """
+    progress = _logged(progress)
     started = time.monotonic()
     names = IndexNames(settings.index_prefix)
     es = client or connect(settings)
-    wanted = ",".join(names.index(n) for n in template_names(settings.config_dir))
-    if not es.indices.exists(index=wanted):
-        ensure_indices(es, names, settings.config_dir)
+    indices_ready(es, names, settings.config_dir)
     summary = RunSummary()
     active = [f for f in feeds if f.enabled]
     summary.feeds["disabled"] += len(feeds) - len(active)
@@ -238,7 +256,9 @@ def ingest(
         if own_extractor:
             pages.close()
     _save_states(es, names, active, feed_results, states, work, written)
-    es.indices.refresh(index=names.articles)
+    refresh(es, names.articles)
+    for feed_id, (new, indexed) in sorted(_per_feed(work, written).items()):
+        progress(f"feed {feed_id}: {new} new article(s), {indexed} indexed")
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -280,7 +300,7 @@ def _fetch_feeds(
 
 
 def _plan(
-    es: Elasticsearch,
+    es: Client,
     names: IndexNames,
     feeds: Sequence[FeedConfig],
     results: Mapping[str, FeedResult],
@@ -316,25 +336,18 @@ def _plan(
     return work, unsettled
 
 
-def _settle_stories(
-    es: Elasticsearch, names: IndexNames, ids: set[str], summary: RunSummary
-) -> None:
+def _settle_stories(es: Client, names: IndexNames, ids: set[str], summary: RunSummary) -> None:
     """Add articles a stopped run wrote to their story documents again (adding one twice is
     harmless), so a crash between the article write and the story update loses nothing."""
     if not ids:
         return
-    found = es.mget(
-        index=names.articles,
-        ids=sorted(ids),
-        source_includes=["story_id", "title", "url", "domain", "indexed_at"],
-    )["docs"]
-    written = [(d["_id"], d["_source"]) for d in found if d.get("found") and d.get("_source")]
+    written = story_members(es, names, sorted(ids))
     summary.articles["stories_settled"] += len(written)
     summary.articles["stories_updated"] += update_stories(es, names, written)
 
 
 def _fetch_and_index(
-    es: Elasticsearch,
+    es: Client,
     names: IndexNames,
     fetcher: Fetcher,
     extractor: Extractor,
@@ -365,7 +378,7 @@ def _fetch_and_index(
                         summary.articles["extraction_empty"] += 1
                     reason = result.reason or "no article text found"
                 summary.problem(f"article {item.entry.url}: {result.outcome.value} ({reason})")
-            doc = build_article(
+            article = build_article(
                 item.entry.url,
                 item.entry.canonical_url,
                 page,
@@ -373,11 +386,9 @@ def _fetch_and_index(
                 feed=item.feed,
                 fetched=result,
                 attempts=item.attempts,
+                failed=failed,
             )
-            if failed:
-                doc["extraction_error"] = failed.outcome.value
-                doc["extraction_error_reason"] = failed.reason
-            writer.add(item, doc)
+            writer.add(item, article)
             if n % step == 0 or n == len(work):
                 progress(f"articles {n}/{len(work)} fetched")
     writer.flush()
@@ -405,67 +416,85 @@ def _page_key(item: _Work, page_canonical: str | None) -> str | None:
     return key
 
 
+Batch = list[tuple["_Work", str, Article]]  # (work, the id to write under, the article)
+
+
+def _member(doc_id: str, article: Article) -> StoryMember:
+    return StoryMember(
+        article_id=doc_id,
+        story_id=article.story_id,
+        title=article.title,
+        url=article.url,
+        domain=article.domain,
+        indexed_at=article.indexed_at.astimezone(UTC).isoformat() if article.indexed_at else None,
+    )
+
+
 class _BatchWriter:
     """Writes articles in batches: boilerplate lines out, story assigned, bulk-created, the
     page's canonical URL honoured, story documents updated."""
 
-    def __init__(self, es: Elasticsearch, names: IndexNames, summary: RunSummary) -> None:
+    def __init__(self, es: Client, names: IndexNames, summary: RunSummary) -> None:
         self.es, self.names, self.summary = es, names, summary
         self.report = BulkReport()
         self.done: set[str] = set()  # work ids now safely in the index
         self.matcher = StoryMatcher()
         self.lines = ElasticsearchLineStore(es, names)
-        self.batch: list[tuple[_Work, str, dict[str, Any]]] = []
+        self.batch: Batch = []
 
-    def add(self, item: _Work, doc: dict[str, Any]) -> None:
-        key = _page_key(item, doc.get("page_canonical_url"))
-        doc["url_keys"] = sorted({item.entry.canonical_url, *([key] if key else [])})
-        self.batch.append((item, url_id(key) if key else item.doc_id, doc))
+    def add(self, item: _Work, article: Article) -> None:
+        key = _page_key(item, article.page_canonical_url)
+        keys = tuple(sorted({item.entry.canonical_url, *([key] if key else [])}))
+        self.batch.append(
+            (item, url_id(key) if key else item.doc_id, replace(article, url_keys=keys))
+        )
         if len(self.batch) >= INDEX_BATCH:
             self.flush()
 
     def flush(self) -> None:
         if not self.batch:
             return
-        batch, self.batch = self.batch, []
-        self._clean(batch)
-        counts = assign_stories(self.es, self.names, [(i, d) for _w, i, d in batch], self.matcher)
+        batch, self.batch = self._clean(self.batch), []
+        assigned, counts = assign_stories(
+            self.es, self.names, [(i, a) for _w, i, a in batch], self.matcher
+        )
         self.summary.articles.update(counts)
-        indexed_at = datetime.now(UTC).isoformat()  # stamped at write time: "new since" for alerts
-        for _w, _i, doc in batch:
-            doc["indexed_at"] = indexed_at
-        ops = [("index" if w.replace else "create", i, d) for w, i, d in batch]
-        report = bulk_write(self.es, self.names.articles, ops)
+        indexed_at = datetime.now(UTC)  # stamped at write time: "new since" for alerts
+        batch = [
+            (w, i, replace(a, indexed_at=indexed_at))
+            for (w, i, _a), a in zip(batch, assigned, strict=True)
+        ]
+        ops = [("index" if w.replace else "create", i, a) for w, i, a in batch]
+        report = write_articles(self.es, self.names, ops)
         ok, conflicts = set(report.ok), set(report.conflicts)
         # Written under the page's canonical URL, which another document holds already.
-        moved = [(w, i, d) for w, i, d in batch if i in conflicts and i != w.doc_id]
+        moved = [(w, i, a) for w, i, a in batch if i in conflicts and i != w.doc_id]
         merged = self._same_canonical(moved)
-        retry = [(w, d) for w, _i, d in moved if w.doc_id not in merged]
-        for w, doc in retry:  # not the same article after all: index it under its own URL
-            doc["url_keys"] = [w.entry.canonical_url]
-        again = bulk_write(
-            self.es, self.names.articles, [("create", w.doc_id, d) for w, d in retry]
-        )
-        report.conflicts = [c for c in report.conflicts if c not in {i for _w, i, _d in moved}]
+        # not the same article after all: index it under its own URL
+        retry = [
+            (w, replace(a, url_keys=(w.entry.canonical_url,)))
+            for w, _i, a in moved
+            if w.doc_id not in merged
+        ]
+        again = write_articles(self.es, self.names, [("create", w.doc_id, a) for w, a in retry])
+        report.conflicts = [c for c in report.conflicts if c not in {i for _w, i, _a in moved}]
         report.merge(again)
         stored = self._store_refused(batch, report)
         self.report.merge(report)
         settled = set(again.ok) | set(again.conflicts) | merged | stored
-        for w, i, _d in batch:
+        for w, i, _a in batch:
             if i in ok or (i == w.doc_id and i in conflicts) or w.doc_id in settled:
                 self.done.add(w.doc_id)
-        written = [(i, d) for _w, i, d in batch if i in ok]
-        written += [(w.doc_id, d) for w, d in retry if w.doc_id in set(again.ok)]
+        written = [_member(i, a) for _w, i, a in batch if i in ok]
+        written += [_member(w.doc_id, a) for w, a in retry if w.doc_id in set(again.ok)]
         self.summary.articles["stories_updated"] += update_stories(self.es, self.names, written)
         # Already there under their own URL: written by a run that may have stopped before it
         # updated their stories (not yet searchable when this run planned its work).
-        there = {i for w, i, _d in batch if i == w.doc_id and i in conflicts}
-        there |= {w.doc_id for w, _d in retry if w.doc_id in set(again.conflicts)}
+        there = {i for w, i, _a in batch if i == w.doc_id and i in conflicts}
+        there |= {w.doc_id for w, _a in retry if w.doc_id in set(again.conflicts)}
         _settle_stories(self.es, self.names, there, self.summary)
 
-    def _store_refused(
-        self, batch: Sequence[tuple[_Work, str, dict[str, Any]]], report: BulkReport
-    ) -> set[str]:
+    def _store_refused(self, batch: Batch, report: BulkReport) -> set[str]:
         """An article Elasticsearch refused for what it is (a value the mapping cannot take, a
         document too large…) would be refused again on every run: store a minimal document
         instead (``extraction: rejected``, the reason in ``index_error``), so its URL counts as
@@ -473,26 +502,30 @@ class _BatchWriter:
         content and gets the reason. Moves those from ``report.failed`` to ``report.rejected``
         and returns their work ids; one refused even so stays failed (its feed is read again)."""
         refused = report.refused()
-        ops: list[tuple[str, str, Mapping[str, Any]]] = []
+        creates: list[tuple[str, str, Article]] = []
+        updates: dict[str, dict[str, Any]] = {}
         found: dict[str, tuple[_Work, str]] = {}  # work id -> (work, the id that was refused)
-        for w, i, doc in batch:
+        for w, i, article in batch:
             key = i if i in refused else w.doc_id if w.doc_id in refused else None
             if key is None or w.doc_id in found:
                 continue
             found[w.doc_id] = (w, key)
             reason = refused[key]
-            error = {
-                "index_error": reason,
-                "index_error_type": reason.split(" ", 2)[1].rstrip(":") if " " in reason else "",
-                "fetch_attempts": w.attempts,
-            }
+            kind = reason.split(" ", 2)[1].rstrip(":") if " " in reason else ""
             if w.replace:
-                ops.append(("update", w.doc_id, error))
+                updates[w.doc_id] = {
+                    "index_error": reason,
+                    "index_error_type": kind,
+                    "fetch_attempts": w.attempts,
+                }
             else:
-                ops.append(("create", w.doc_id, _minimal_article(w, doc) | error))
-        if not ops:
+                minimal = _minimal_article(w, article)
+                rejected = replace(minimal, index_error=reason, index_error_type=kind)
+                creates.append(("create", w.doc_id, rejected))
+        if not found:
             return set()
-        written = bulk_write(self.es, self.names.articles, ops)
+        written = write_articles(self.es, self.names, creates)
+        written.merge(update_articles(self.es, self.names, updates))
         stored = set(written.ok) | set(written.conflicts)
         for doc_id, (w, key) in found.items():
             reason = refused[key]
@@ -508,42 +541,45 @@ class _BatchWriter:
                 )
         return stored
 
-    def _clean(self, batch: Sequence[tuple[_Work, str, dict[str, Any]]]) -> None:
-        full = [(i, d) for _w, i, d in batch if d.get("extraction") == "full" and d.get("text")]
-        items = [
-            ArticleText(i, str(d.get("domain") or ""), d.get("title"), d["text"], _day(d))
-            for i, d in full
+    def _clean(self, batch: Batch) -> Batch:
+        """The batch with each full article's boilerplate lines removed."""
+        full = [
+            (n, i, a)
+            for n, (_w, i, a) in enumerate(batch)
+            if a.extraction is ArticleSource.FULL and a.text
         ]
-        for (_i, doc), cleaned in zip(full, clean_batch(self.lines, items), strict=True):
+        items = [
+            ArticleText(
+                i, a.domain, a.title, a.text, a.published_at.date() if a.published_at else None
+            )
+            for _n, i, a in full
+        ]
+        out = list(batch)
+        for (n, _i, a), cleaned in zip(full, clean_batch(self.lines, items), strict=True):
             if cleaned.removed:
-                doc["text"] = cleaned.text
-                doc["boilerplate_removed"] = cleaned.removed
-                doc["word_count"] = len(cleaned.text.split())
+                out[n] = (out[n][0], out[n][1], a.with_text(cleaned.text, cleaned.removed))
                 self.summary.articles["boilerplate_lines_removed"] += cleaned.removed
+        return out
 
-    def _same_canonical(self, moved: Sequence[tuple[_Work, str, dict[str, Any]]]) -> set[str]:
+    def _same_canonical(self, moved: Batch) -> set[str]:
         """Pages whose canonical URL is already indexed are that document: add their URL to it,
         when the titles agree (otherwise the canonical is not trusted). Returns the work ids
         merged so."""
         if not moved:
             return set()
-        found = self.es.mget(
-            index=self.names.articles,
-            ids=[i for _w, i, _d in moved],
-            source_includes=["title", "url_keys"],
-        )["docs"]
+        found = articles_by_id(
+            self.es, self.names, [i for _w, i, _a in moved], fields=["title", "url_keys"]
+        )
         updates: dict[str, list[str]] = {}
         merged: set[str] = set()
-        for (w, i, doc), existing in zip(moved, found, strict=True):
-            src = existing.get("_source") or {}
-            if existing.get("found") and _same_title(src.get("title"), doc.get("title")):
+        for w, i, article in moved:
+            src = found.get(i)
+            if src is not None and _same_title(src.get("title"), article.title):
                 keys = updates.setdefault(i, list(src.get("url_keys") or []))
-                keys += [k for k in doc["url_keys"] if k not in keys]
+                keys += [k for k in article.url_keys if k not in keys]
                 merged.add(w.doc_id)
-        updated = bulk_write(
-            self.es,
-            self.names.articles,
-            [("update", i, {"url_keys": sorted(k)}) for i, k in updates.items()],
+        updated = update_articles(
+            self.es, self.names, {i: {"url_keys": sorted(k)} for i, k in updates.items()}
         )
         if updated.failed:
             raise RuntimeError(f"could not add URLs to their canonical documents: {updated.failed}")
@@ -551,33 +587,27 @@ class _BatchWriter:
         return merged
 
 
-def _minimal_article(work: _Work, doc: Mapping[str, Any]) -> dict[str, Any]:
+def _minimal_article(work: _Work, article: Article) -> Article:
     """What is kept of an article the index refused: its URLs, feed and title."""
     canonical = work.entry.canonical_url
-    title = doc.get("title") if isinstance(doc.get("title"), str) else work.entry.title
-    now = datetime.now(UTC).isoformat()
-    minimal: dict[str, Any] = {
-        "url": work.entry.url,
-        "canonical_url": canonical,
-        "url_keys": [canonical],
-        "domain": _domain(canonical),
-        "site_name": _domain(canonical),
-        "title": title[:1000] if title else None,
-        "feed_id": work.feed.id,
-        "tags": list(work.feed.tags),
-        "extraction": "rejected",
-        "fetched_at": now,
-        "indexed_at": now,
-    }
-    return {k: v for k, v in minimal.items() if v is not None and v != []}
-
-
-def _day(doc: Mapping[str, Any]) -> date | None:
-    """The publication day of an article document, when it has one."""
-    try:
-        return datetime.fromisoformat(str(doc["published_at"])).date()
-    except (KeyError, ValueError):
-        return None
+    title = article.title if isinstance(article.title, str) else work.entry.title
+    now = datetime.now(UTC)
+    site = domain(canonical)
+    return Article(
+        url=work.entry.url,
+        canonical_url=canonical,
+        url_keys=(canonical,),
+        domain=site,
+        site_name=site,
+        title=title[:1000] if title else None,
+        text="",
+        feed_id=work.feed.id,
+        tags=tuple(work.feed.tags),
+        extraction=ArticleSource.REJECTED,
+        fetch_attempts=work.attempts,
+        fetched_at=now,
+        indexed_at=now,
+    )
 
 
 def _same_title(a: object, b: object) -> bool:
@@ -588,7 +618,7 @@ def _same_title(a: object, b: object) -> bool:
 
 
 def _save_states(
-    es: Elasticsearch,
+    es: Client,
     names: IndexNames,
     feeds: Iterable[FeedConfig],
     results: Mapping[str, FeedResult],
@@ -600,27 +630,25 @@ def _save_states(
     now = now or datetime.now(UTC)
     pending: Counter[str] = Counter(w.feed.id for w in work if w.doc_id not in written)
     new: Counter[str] = Counter(w.feed.id for w in work if w.doc_id in written)
-    docs: dict[str, dict[str, Any]] = {}
+    runs: dict[str, FeedRun] = {}
     for feed in feeds:
         result = results[feed.id]
         previous = states.get(feed.id, FeedState(feed.id))
         ok = result.outcome in (FeedOutcome.FETCHED, FeedOutcome.NOT_MODIFIED)
         # Advance the validators only when everything the feed listed is safely indexed.
         validators = result.validators if ok and not pending[feed.id] else previous.validators
-        docs[feed.id] = {
-            "feed_id": feed.id,
-            "url": feed.url,
-            "etag": validators.etag,
-            "last_modified": validators.last_modified,
-            "last_outcome": result.outcome.value,
-            "last_reason": result.reason,
-            "last_status": result.status,
-            "last_fetched_at": now.isoformat(),
-            "last_success_at": now.isoformat() if ok else _iso(previous.last_success_at),
-            "last_entries": len(result.entries),
-            "last_new_articles": new[feed.id],
-            **next_state(previous, result, now),  # failures, failing_since, items per fetch
-        }
-    report = save_feed_states(es, names, docs)
+        runs[feed.id] = FeedRun(
+            url=feed.url,
+            validators=validators,
+            outcome=result.outcome.value,
+            reason=result.reason,
+            status=result.status,
+            fetched_at=now,
+            last_success_at=now if ok else previous.last_success_at,
+            entries=len(result.entries),
+            new_articles=new[feed.id],
+            health=next_state(previous, result, now),  # failures, failing_since, items per fetch
+        )
+    report = save_feed_states(es, names, runs)
     if report.failed:
         raise RuntimeError(f"could not store feed state: {report.failed}")

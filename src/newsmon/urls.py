@@ -19,7 +19,7 @@ from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urlsplit, url
 from tld import get_tld
 from tld.exceptions import TldDomainNotFound
 
-__all__ = ["InvalidURL", "canonical_url", "is_tracking_param", "same_site", "url_id"]
+__all__ = ["InvalidURL", "canonical_url", "domain", "is_tracking_param", "same_site", "url_id"]
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -285,3 +285,11 @@ def same_site(a: str, b: str) -> bool:
 def url_id(canonical: str) -> str:
     """The Elasticsearch ``_id`` of the article at ``canonical`` (a canonical URL)."""
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def domain(url_or_host: str) -> str:
+    """The host of a URL (or a bare host name), lower-cased, without a leading ``www.``: the
+    ``domain`` field of an article and the unit of per-site learning."""
+    text = url_or_host.strip()
+    host = urlsplit(text).hostname if "/" in text else text
+    return (host or "").lower().removeprefix("www.")

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
 
-from .client import Client, IndexNames, es_time
+from ..article import Article, ArticleSource
+from .bulk import BulkReport, bulk_write
+from .client import Client, IndexNames, es_time, mget
 
-__all__ = ["IndexedState", "indexed_states"]
+__all__ = [
+    "IndexedState",
+    "articles_by_id",
+    "from_document",
+    "indexed_states",
+    "to_document",
+    "update_articles",
+    "write_articles",
+]
 
 
 @dataclass(frozen=True)
@@ -61,3 +73,72 @@ def indexed_states(
             for doc_id in matched:
                 found[doc_id] = state
     return found
+
+
+# --- the article record as a document -----------------------------------------------------------
+
+_DATES = ("published_at", "fetched_at", "indexed_at")
+_LISTS = ("authors", "tags", "url_keys", "lsh_bands")
+
+
+def to_document(article: Article) -> dict[str, Any]:
+    """The Elasticsearch document of ``article``: dates in UTC ISO 8601, lists as lists, unset
+    fields left out. A rejected article keeps no text (the index refused it once)."""
+    doc: dict[str, Any] = {}
+    for f in fields(article):
+        value = getattr(article, f.name)
+        if isinstance(value, datetime):
+            value = value.astimezone(UTC).isoformat()
+        elif isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, StrEnum):
+            value = value.value
+        if value is not None and value != []:
+            doc[f.name] = value
+    if article.extraction is ArticleSource.REJECTED:
+        doc.pop("text", None)
+    else:
+        doc["word_count"] = article.word_count
+    return doc
+
+
+def from_document(source: Mapping[str, Any]) -> Article:
+    """An article record from its document (as :func:`to_document` wrote it, or an older one)."""
+    known = {f.name for f in fields(Article)}
+    values: dict[str, Any] = {k: v for k, v in source.items() if k in known}
+    for name in _DATES:
+        values[name] = es_time(values.get(name))
+    for name in _LISTS:
+        values[name] = tuple(values.get(name) or ())
+    values["extraction"] = ArticleSource(values.get("extraction") or ArticleSource.FULL)
+    values["fetched_at"] = values["fetched_at"] or values["indexed_at"] or datetime.now(UTC)
+    values.setdefault("text", "")
+    canonical = str(values.get("canonical_url") or values.get("url") or "")
+    values.setdefault("url", canonical)
+    values.setdefault("canonical_url", canonical)
+    values.setdefault("domain", "")
+    values.setdefault("site_name", values["domain"])
+    values.setdefault("title", None)
+    return Article(**values)
+
+
+def write_articles(
+    client: Client, names: IndexNames, ops: Sequence[tuple[str, str, Article]]
+) -> BulkReport:
+    """Write ``(op, id, article)``: ``create`` a new article, or ``index`` over the document of
+    an article being replaced (a feed fallback fetched again)."""
+    return bulk_write(client, names.articles, [(op, i, to_document(a)) for op, i, a in ops])
+
+
+def update_articles(
+    client: Client, names: IndexNames, changes: Mapping[str, Mapping[str, Any]]
+) -> BulkReport:
+    """Partial updates of article documents: id -> the fields to change."""
+    return bulk_write(client, names.articles, [("update", i, c) for i, c in changes.items()])
+
+
+def articles_by_id(
+    client: Client, names: IndexNames, ids: Iterable[str], fields: Sequence[str]
+) -> dict[str, Mapping[str, Any]]:
+    """The ``fields`` of the articles found among ``ids``."""
+    return mget(client, names.articles, ids, fields=fields)

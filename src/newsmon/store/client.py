@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from elastic_transport import Urllib3HttpNode
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
@@ -33,6 +33,7 @@ __all__ = [
     "connect",
     "es_time",
     "exists",
+    "failure_kind",
     "mget",
     "msearch",
     "refresh",
@@ -220,6 +221,17 @@ def exists(es: Client, *indices: str) -> bool:
 def refresh(es: Client, index: str) -> None:
     """Make everything written to ``index`` so far searchable."""
     es.indices.refresh(index=index)
+
+
+def failure_kind(exc: BaseException) -> Literal["unreachable", "busy"] | None:
+    """What an exception from a store call says of the cluster: ``unreachable`` (no answer:
+    connection refused, timeout, TLS), ``busy`` (429 or 5xx after every retry), or None (any
+    other error)."""
+    if isinstance(exc, TransportError):
+        return "unreachable"
+    if isinstance(exc, ApiError) and (exc.status_code >= 500 or exc.status_code == 429):
+        return "busy"
+    return None
 
 
 def es_time(value: object) -> datetime | None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ..sources.fetch import Validators
 from .bulk import BulkReport, bulk_write
 from .client import Client, IndexNames, es_time, mget
 
-__all__ = ["FeedState", "load_feed_states", "save_feed_states"]
+__all__ = ["FeedRun", "FeedState", "load_feed_states", "save_feed_states"]
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,43 @@ def load_feed_states(
     return states
 
 
-def save_feed_states(
-    client: Client, names: IndexNames, docs: Mapping[str, Mapping[str, Any]]
-) -> BulkReport:
-    """Store feed-state documents (one per feed id), replacing the previous ones."""
+@dataclass(frozen=True)
+class FeedRun:
+    """What one run learnt of a feed: stored as its state document."""
+
+    url: str
+    validators: Validators
+    outcome: str
+    reason: str | None
+    status: int | None
+    fetched_at: datetime
+    last_success_at: datetime | None
+    entries: int
+    new_articles: int
+    health: Mapping[str, Any]  # newsmon.health.next_state: failures, failing_since, averages
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat() if moment else None
+
+
+def save_feed_states(client: Client, names: IndexNames, runs: Mapping[str, FeedRun]) -> BulkReport:
+    """Store the state documents of feeds (feed id -> its run), replacing the previous ones."""
+    docs = {
+        feed_id: {
+            "feed_id": feed_id,
+            "url": run.url,
+            "etag": run.validators.etag,
+            "last_modified": run.validators.last_modified,
+            "last_outcome": run.outcome,
+            "last_reason": run.reason,
+            "last_status": run.status,
+            "last_fetched_at": _iso(run.fetched_at),
+            "last_success_at": _iso(run.last_success_at),
+            "last_entries": run.entries,
+            "last_new_articles": run.new_articles,
+            **run.health,
+        }
+        for feed_id, run in runs.items()
+    }
     return bulk_write(client, names.feeds, (("index", k, v) for k, v in docs.items()))

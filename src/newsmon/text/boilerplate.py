@@ -41,17 +41,12 @@ import unicodedata
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, Final, Protocol
-
-from elasticsearch import Elasticsearch
-
-from ..store import IndexNames, bulk_write
+from typing import Final, Protocol
 
 __all__ = [
     "DEFAULT_RULES",
     "ArticleText",
     "Cleaned",
-    "ElasticsearchLineStore",
     "LineStats",
     "LineStore",
     "MemoryLineStore",
@@ -155,7 +150,8 @@ _DIGITS_RE: Final = re.compile(r"\d+")
 _SENTENCE_END_RE: Final = re.compile("(?<![.])[.][\"'\u201d\u2019)]*$")
 
 
-def _digest(*parts: str) -> str:
+def digest(*parts: str) -> str:
+    """A short stable key of ``parts`` (line, article and sighting keys)."""
     raw = hashlib.blake2b("\x00".join(parts).encode("utf-8"), digest_size=12).digest()
     return base64.urlsafe_b64encode(raw).decode("ascii")
 
@@ -171,14 +167,14 @@ def line_key(line: str, *, mask_digits: bool = False) -> str | None:
     """Stable key of a line: its case-folded words (punctuation and spacing ignored), hashed.
     None for a line without letters or digits."""
     words = _words(line, mask_digits)
-    return _digest("line", words) if words else None
+    return digest("line", words) if words else None
 
 
 def article_key(item: ArticleText, *, by_title: bool = True) -> str:
     """What counts as "one article": its title, case-folded, digits masked ("kills 5" and
     "kills 12" are one story); the document id when there is no title."""
     words = _words(item.title or "", mask_digits=True) if by_title else ""
-    return _digest("title", words) if words else _digest("id", item.doc_id)
+    return digest("title", words) if words else digest("id", item.doc_id)
 
 
 def _domain(value: str) -> str:
@@ -216,119 +212,6 @@ class MemoryLineStore:
                     sample=sample,
                 )
         return found
-
-
-class ElasticsearchLineStore:
-    """:class:`LineStore` on the ``lines`` index, shared by every worker.
-
-    One document per (domain, line, article) with a deterministic ``_id``, written with
-    ``create``: a re-run or a racing worker finds it there (409) and nothing is counted twice.
-    Sightings are refreshed before the batch's search, so repeats inside one batch count.
-    """
-
-    def __init__(
-        self, es: Elasticsearch, names: IndexNames, *, sample_size: int = SAMPLE_SIZE
-    ) -> None:
-        self._es = es
-        self._index = names.index("lines")
-        self._sample_size = sample_size
-        self._checked = False
-
-    def _check(self) -> None:
-        # Without its template the index would be auto-created with a dynamic mapping.
-        if not self._checked:
-            if not self._es.indices.exists(index=self._index):
-                raise RuntimeError(f"index {self._index} is missing: run `newsmon es init`")
-            self._checked = True
-
-    def record(self, sightings: Sequence[Sighting]) -> None:
-        if not sightings:
-            return
-        self._check()
-        docs: dict[str, dict[str, Any]] = {}
-        for s in sightings:
-            docs.setdefault(
-                _digest("sighting", s.domain, s.line, s.article),
-                {
-                    "domain": s.domain,
-                    "line": s.line,
-                    "article": s.article,
-                    "day": s.day.isoformat(),
-                    **{f"content_{i + 1}": c for i, c in enumerate(s.contents)},
-                },
-            )
-        report = bulk_write(
-            self._es, self._index, (("create", k, v) for k, v in docs.items()), refresh=True
-        )
-        if report.failed:
-            # fewer sightings only means fewer removals
-            log.warning("%d line sightings not recorded", len(report.failed))
-
-    def stats(self, domain_lines: Mapping[str, Collection[str]]) -> dict[str, dict[str, LineStats]]:
-        pairs = [(d, k) for d, keys in sorted(domain_lines.items()) for k in sorted(set(keys))]
-        found: dict[str, dict[str, LineStats]] = {}
-        if not pairs:
-            return found
-        self._check()
-        for start in range(0, len(pairs), MAX_KEYS_PER_SEARCH):
-            self._search(pairs[start : start + MAX_KEYS_PER_SEARCH], found)
-        return found
-
-    def _search(
-        self, pairs: Sequence[tuple[str, str]], found: dict[str, dict[str, LineStats]]
-    ) -> None:
-        by_domain: dict[str, list[str]] = {}
-        for domain, key in pairs:
-            by_domain.setdefault(domain, []).append(key)
-        query = {
-            "bool": {
-                "should": [
-                    {"bool": {"filter": [{"term": {"domain": d}}, {"terms": {"line": keys}}]}}
-                    for d, keys in by_domain.items()
-                ],
-                "minimum_should_match": 1,
-            }
-        }
-        aggs = {
-            "domains": {
-                "terms": {"field": "domain", "size": len(by_domain)},
-                "aggs": {
-                    "lines": {
-                        "terms": {"field": "line", "size": max(map(len, by_domain.values()))},
-                        "aggs": {
-                            "days": {"cardinality": {"field": "day"}},
-                            **{
-                                f"content_{i}": {"cardinality": {"field": f"content_{i}"}}
-                                for i in range(1, CONTENT_SIGNATURES + 1)
-                            },
-                            "sample": {
-                                "terms": {"field": "article", "size": self._sample_size},
-                                "aggs": {"day": {"min": {"field": "day", "format": "strict_date"}}},
-                            },
-                        },
-                    }
-                },
-            }
-        }
-        response = self._es.search(
-            index=self._index, size=0, query=query, aggs=aggs, track_total_hits=False
-        )
-        for domain_bucket in response["aggregations"]["domains"]["buckets"]:
-            lines = found.setdefault(str(domain_bucket["key"]), {})
-            for bucket in domain_bucket["lines"]["buckets"]:
-                sample = {
-                    str(b["key"]): date.fromisoformat(b["day"]["value_as_string"])
-                    for b in bucket["sample"]["buckets"]
-                }
-                lines[str(bucket["key"])] = LineStats(
-                    articles=int(bucket["doc_count"]),
-                    days=int(bucket["days"]["value"]),
-                    contents=min(
-                        int(bucket[f"content_{i}"]["value"])
-                        for i in range(1, CONTENT_SIGNATURES + 1)
-                    ),
-                    sample=sample,
-                )
 
 
 # --- cleaning -------------------------------------------------------------------------------
@@ -376,7 +259,7 @@ def content_keys(blocks: Sequence[str], long: int = 100) -> tuple[str, ...]:
     words = _WORD_RE.findall(unicodedata.normalize("NFKC", text).casefold())[:MAX_WORDS]
     if not words:
         keys = [k for k in (line_key(b) for b in blocks) if k]
-        return (_digest("text", *keys),) * CONTENT_SIGNATURES if keys else ()
+        return (digest("text", *keys),) * CONTENT_SIGNATURES if keys else ()
     n = max(1, len(words) - SHINGLE_WORDS + 1)
     hashes = {
         int.from_bytes(
@@ -385,7 +268,7 @@ def content_keys(blocks: Sequence[str], long: int = 100) -> tuple[str, ...]:
         for i in range(n)
     }
     return tuple(
-        _digest("minhash", str(min((a * h + b) % _PRIME for h in hashes)))
+        digest("minhash", str(min((a * h + b) % _PRIME for h in hashes)))
         for a, b in _MINHASH[:CONTENT_SIGNATURES]
     )
 
