@@ -24,11 +24,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from elasticsearch import Elasticsearch
 
+from newsmon import kibana
 from newsmon.alerts.core import load_rules, rule_query
 from newsmon.cli import main
 from newsmon.config import ConfigError, Settings
-from newsmon.kibana import core as kibana
-from newsmon.kibana.core import (
+from newsmon.kibana import (
     KibanaError,
     KibanaSettings,
     SavedObject,

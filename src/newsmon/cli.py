@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import ConfigError, Settings, load_feeds
+from .dev.local import local_node_url
 
 if TYPE_CHECKING:
     from .extract.isolate import Extractor
@@ -30,7 +31,7 @@ def _err(message: str) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    settings = Settings.from_env()
+    settings = Settings.from_env(local_node=local_node_url)
     if getattr(args, "feeds", None):
         settings = _replace(settings, feeds_file=args.feeds)
     return settings
@@ -127,6 +128,7 @@ def _extract_one(
     source: str, args: argparse.Namespace, settings: Settings, extractor: Extractor
 ) -> dict[str, Any]:
     from .pipeline import build_article
+    from .store.articles import to_document
     from .urls import InvalidURL, canonical_url
 
     try:
@@ -150,13 +152,14 @@ def _extract_one(
         canonical = canonical_url(page_url)
     except InvalidURL:
         canonical = page_url
-    return {"input": source, **build_article(page_url, canonical, page, fetched=fetched)}
+    article = build_article(page_url, canonical, page, fetched=fetched)
+    return {"input": source, **to_document(article)}
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
     from .extract.isolate import open_extractor
 
-    settings = Settings.from_env()
+    settings = Settings.from_env(local_node=local_node_url)
     failures = 0
     # one page at a time: one worker process, with the time and memory limits of a run
     with open_extractor(dataclasses.replace(settings.extract, workers=1)) as extractor:
@@ -423,7 +426,7 @@ def _kibana_rules(args: argparse.Namespace, settings: Settings) -> Any:
 
 
 def cmd_kibana_import(args: argparse.Namespace) -> int:
-    from .kibana import core as kibana
+    from . import kibana
 
     settings = _settings(args)
     target = kibana.KibanaSettings.from_env(
@@ -469,7 +472,7 @@ def cmd_kibana_import(args: argparse.Namespace) -> int:
 
 
 def cmd_kibana_export(args: argparse.Namespace) -> int:
-    from .kibana import core as kibana
+    from . import kibana
 
     settings = _settings(args)
     out = Path(args.dir) if args.dir else kibana.kibana_dir(settings.config_dir)
@@ -616,21 +619,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        from elastic_transport import TransportError
+        from .store.client import failure_kind
 
-        if isinstance(exc, TransportError):
+        kind = failure_kind(exc)
+        if kind == "unreachable":
             url = os.environ.get("NEWSMON_ES_URL", "http://127.0.0.1:9200")
             _err(
                 f"newsmon: Elasticsearch at {url} is not reachable: {exc}\n"
                 "start the local node with `newsmon es up` or set NEWSMON_ES_URL"
             )
             return 3
-        from elasticsearch import ApiError
-
-        if isinstance(exc, ApiError) and (exc.status_code >= 500 or exc.status_code == 429):
+        if kind == "busy":
             _err(
-                f"newsmon: Elasticsearch answered {exc.status_code} after every retry: {exc}\n"
-                "nothing is lost: the next run takes up what this one did not index"
+                f"newsmon: Elasticsearch answered {getattr(exc, 'status_code', '?')} after every "
+                f"retry: {exc}\nnothing is lost: the next run takes up what this one did not index"
             )
             return 3
         if type(exc).__name__ == "NodeError":
