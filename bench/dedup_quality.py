@@ -76,7 +76,7 @@ import lxml.html
 import numpy as np
 
 from newsmon.dev.demo import load_pages
-from newsmon.extract.page import decode_html, extract_page
+from newsmon.extract import decode_html, extract_page
 from newsmon.text.dedup import (
     MIN_WORDS,
     DocInfo,

@@ -230,7 +230,9 @@ LABELS = {
 
 def title_candidates(html: bytes, url: str) -> dict[str, Any]:
     """What the page offers as its title (newsmon's own reading of it), for failure analysis."""
-    from newsmon.extract.page import _page_meta, _parse, decode_html
+    from newsmon.extract import decode_html
+    from newsmon.extract.meta import _page_meta
+    from newsmon.extract.page import _parse
 
     tree = _parse(decode_html(html))
     if tree is None:

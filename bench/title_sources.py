@@ -29,15 +29,11 @@ from urllib.parse import urlsplit
 
 from extraction_quality import DEFAULT_WCXB, ws
 
-from newsmon.extract.page import (
-    _choose_title,
-    _comparable,
-    _page_heading,
-    _page_meta,
-    _parse,
-    _site_names,
-    decode_html,
-)
+from newsmon.extract import decode_html
+from newsmon.extract.meta import _page_meta
+from newsmon.extract.normalise import _comparable
+from newsmon.extract.page import _parse
+from newsmon.extract.title import _choose_title, _page_heading, _site_names
 
 SOURCES = ("og", "jsonld", "html", "twitter", "h1")
 

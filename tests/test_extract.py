@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from newsmon.extract.page import ExtractedPage, _adds_article_text, decode_html, extract_page
+from newsmon.extract import ExtractedPage, decode_html, extract_page
+from newsmon.extract.text import _adds_article_text
 
-from .conftest import FIXTURES, NEWS_PAGES, SEED
+from .helpers.paths import FIXTURES, NEWS_PAGES, SEED
 
 SEED_HTML = FIXTURES / "seed" / "bolnews-us-defence-secretary.html"
 SEED_URL = (
@@ -734,15 +735,15 @@ def test_extractor_crash_is_logged_not_raised(
     assert "extraction failed" in caplog.text
 
 
-@pytest.mark.parametrize("helper", ["_page_meta", "_complete_text"])
+@pytest.mark.parametrize("helper", ["page._page_meta", "text._complete_text"])
 def test_a_failing_refinement_does_not_cost_the_article(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, helper: str
 ) -> None:
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("rule exploded")
 
-    monkeypatch.setattr(f"newsmon.extract.page.{helper}", boom)
-    with caplog.at_level(logging.WARNING, logger="newsmon.extract.page"):
+    monkeypatch.setattr(f"newsmon.extract.{helper}", boom)
+    with caplog.at_level(logging.WARNING, logger="newsmon.extract"):
         page = extract_page(SEED_HTML.read_bytes(), SEED_URL)
     assert page is not None
     assert page.text == _expected_body()

@@ -8,7 +8,6 @@ that the fetcher opened no socket at all.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import socket
 import struct
@@ -25,10 +24,11 @@ import pytest
 import urllib3.util.connection
 
 from newsmon.config import FeedConfig, FetchSettings
-from newsmon.extract.page import decode_html, extract_page
+from newsmon.extract import decode_html, extract_page
 from newsmon.sources.feeds import FeedOutcome, fetch_feed
 from newsmon.sources.fetch import Fetcher, FetchOutcome, FetchResult, system_resolver
-from tests.test_fetch import Server, _Handler
+
+from .helpers.sites import Handler, Sentinel, Server, redirect
 
 ALLOWED = (ip_network("127.0.0.2/32"),)
 ORIGIN_HOST = "127.0.0.2"
@@ -45,60 +45,6 @@ RSS = (
     b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
     b"<item><title>One</title><link>https://news.example/1</link></item></channel></rss>"
 )
-
-
-# --- the sentinel: reachable, forbidden, counting ------------------------------------------------
-
-
-class Sentinel:
-    """TCP listeners that accept and count connections, and answer nothing."""
-
-    def __init__(self) -> None:
-        self.accepted = 0
-        self.lock = threading.Lock()
-        self.listeners: list[socket.socket] = []
-        self.ports: dict[str, int] = {}
-        self.stop = threading.Event()
-        for host, family in (("127.0.0.3", socket.AF_INET), ("127.0.0.1", socket.AF_INET)):
-            self.listen(host, family)
-        if socket.has_ipv6:
-            with contextlib.suppress(OSError):  # no IPv6 loopback here
-                self.listen("::1", socket.AF_INET6)
-
-    def listen(self, host: str, family: int = socket.AF_INET, port: int = 0) -> int:
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(16)
-        sock.settimeout(0.05)
-        self.listeners.append(sock)
-        self.ports.setdefault(host, sock.getsockname()[1])
-        threading.Thread(target=self._accept, args=(sock,), daemon=True).start()
-        return int(sock.getsockname()[1])
-
-    def _accept(self, sock: socket.socket) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with self.lock:
-                self.accepted += 1
-            conn.close()
-
-    def close(self) -> None:
-        self.stop.set()
-        for sock in self.listeners:
-            sock.close()
-
-
-@pytest.fixture
-def sentinel() -> Iterator[Sentinel]:
-    guard = Sentinel()
-    yield guard
-    guard.close()
 
 
 @pytest.fixture
@@ -148,13 +94,6 @@ def _fake_dns(names: dict[str, list[str]]) -> Callable[[str, int], Sequence[str]
         return system_resolver(host, port)
 
     return resolve
-
-
-def _redirect(location: str, status: int = 302) -> Callable[[_Handler], None]:
-    def route(handler: _Handler) -> None:
-        handler.reply(status, b"", Location=location)
-
-    return route
 
 
 # --- SSRF ----------------------------------------------------------------------------------------
@@ -222,7 +161,7 @@ def test_ssrf_article_url_is_refused_without_a_connection(
 def test_ssrf_redirect_target_is_refused_without_a_connection(
     template: str, kind: str, sentinel: Sentinel, origin: Server, connects: list[Any]
 ) -> None:
-    origin.routes["/go"] = _redirect(_url(template, sentinel), 301)
+    origin.routes["/go"] = redirect(_url(template, sentinel), 301)
     with _fetcher(_fake_dns(FAKE_NAMES)) as fetcher:
         result = fetcher.get_html(origin.base + "/go")
     _assert_refused(result, sentinel, connects)
@@ -239,7 +178,7 @@ def test_ssrf_feed_url_goes_through_the_same_guard(
     template: str, kind: str, sentinel: Sentinel, origin: Server, connects: list[Any]
 ) -> None:
     target = _url(template, sentinel)
-    origin.routes["/feed"] = _redirect(target)
+    origin.routes["/feed"] = redirect(target)
     with _fetcher(_fake_dns(FAKE_NAMES)) as fetcher:
         direct = fetch_feed(fetcher, FeedConfig(id="direct", url=target, name="direct"))
         redirected = fetch_feed(
@@ -332,7 +271,7 @@ def test_dns_rebinding_from_a_public_address(sentinel: Sentinel, connects: list[
     ],
 )
 def test_only_http_and_https(url: str, origin: Server, connects: list[Any]) -> None:
-    origin.routes["/go"] = _redirect(url)
+    origin.routes["/go"] = redirect(url)
     with _fetcher() as fetcher:
         direct = fetcher.get_html(url)
         redirected = fetcher.get_html(origin.base + "/go")
@@ -421,8 +360,8 @@ def test_slow_dns_then_tls_handshake_drip_ends_at_the_deadline() -> None:
 # --- slow and endless bodies ---------------------------------------------------------------------
 
 
-def _drip_route(server: Server, head: bytes, body_forever: bool) -> Callable[[_Handler], None]:
-    def route(handler: _Handler) -> None:
+def _drip_route(server: Server, head: bytes, body_forever: bool) -> Callable[[Handler], None]:
+    def route(handler: Handler) -> None:
         for byte in head:
             if server.stop.wait(1.0):  # one byte a second
                 return
@@ -442,7 +381,7 @@ def test_one_byte_a_second_ends_at_the_deadline(origin: Server, where: str) -> N
         origin.routes["/drip"] = _drip_route(origin, head, body_forever=False)
     else:
 
-        def fast_head_slow_body(handler: _Handler) -> None:
+        def fast_head_slow_body(handler: Handler) -> None:
             handler.wfile.write(head)
             handler.wfile.flush()
             _drip_route(origin, b"", body_forever=True)(handler)
@@ -471,7 +410,7 @@ class _Measured:
         tracemalloc.stop()
 
 
-def _chunked(handler: _Handler, total: int, chunk: bytes, sent: list[int]) -> None:
+def _chunked(handler: Handler, total: int, chunk: bytes, sent: list[int]) -> None:
     """A chunked body of ``total`` bytes generated on the fly (2 GB is never stored)."""
     handler.wfile.write(
         b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -501,7 +440,7 @@ def test_two_gigabyte_chunked_body_stops_at_the_cap(origin: Server) -> None:
 
 
 def test_one_chunk_declaring_two_gigabytes(origin: Server) -> None:
-    def route(handler: _Handler) -> None:
+    def route(handler: Handler) -> None:
         handler.wfile.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n"
             b"80000000\r\n"
@@ -521,7 +460,7 @@ def test_one_chunk_declaring_two_gigabytes(origin: Server) -> None:
 
 
 def test_declared_two_gigabytes_is_refused_before_reading(origin: Server) -> None:
-    def route(handler: _Handler) -> None:
+    def route(handler: Handler) -> None:
         handler.send_response(200)
         handler.send_header("Content-Type", "text/html")
         handler.send_header("Content-Length", str(2 * 1024 * MB))
@@ -586,7 +525,7 @@ def test_compression_bomb_stops_at_the_cap(origin: Server, name: str, redirected
     bomb = make()
     assert len(bomb) < 2 * MB  # small on the wire, 1 GB decoded
     origin.routes["/bomb"] = lambda h: h.reply(200, bomb, Content_Encoding=coding)
-    origin.routes["/go"] = _redirect("/bomb")
+    origin.routes["/go"] = redirect("/bomb")
     started = time.monotonic()
     with _fetcher(max_bytes=2 * MB) as fetcher, _Measured() as memory:
         result = fetcher.get_html(origin.base + ("/go" if redirected else "/bomb"))
@@ -625,7 +564,7 @@ def test_corrupt_gzip_is_a_recorded_error(origin: Server) -> None:
 
 def test_twenty_hop_chain_stops_at_the_redirect_cap(origin: Server) -> None:
     for i in range(20, 0, -1):
-        origin.routes[f"/r{i}"] = _redirect(f"/r{i - 1}")
+        origin.routes[f"/r{i}"] = redirect(f"/r{i - 1}")
     origin.routes["/r0"] = lambda h: h.reply(200, PAGE)
     with _fetcher() as fetcher:  # max_redirects=5, the default
         capped = fetcher.get_html(origin.base + "/r20")
@@ -639,8 +578,8 @@ def test_twenty_hop_chain_stops_at_the_redirect_cap(origin: Server) -> None:
 
 
 def test_ping_pong_loop_between_two_urls(origin: Server) -> None:
-    origin.routes["/ping"] = _redirect("/pong", 307)
-    origin.routes["/pong"] = _redirect(origin.base + "/ping", 308)
+    origin.routes["/ping"] = redirect("/pong", 307)
+    origin.routes["/pong"] = redirect(origin.base + "/ping", 308)
     started = time.monotonic()
     with _fetcher() as fetcher:
         result = fetcher.get_html(origin.base + "/ping")
@@ -665,7 +604,7 @@ def test_redirect_without_location_is_an_http_error(origin: Server) -> None:
     ["image/png", "application/pdf", "application/octet-stream", "video/mp4", "application/json"],
 )
 def test_non_html_content_types_are_not_read(origin: Server, content_type: str) -> None:
-    def typed(handler: _Handler) -> None:
+    def typed(handler: Handler) -> None:
         handler.wfile.write(f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n".encode())
         handler.wfile.write(b"Content-Length: 1073741824\r\n\r\n" + b"\x00" * 65536)
 
