@@ -4,7 +4,7 @@ Articles are made from the hand-marked texts of ../shared/data/news-pages (parag
 articles recombined, real titles, outlets and dates); older articles sit outside the window, as
 in a real index. Rules are a realistic mix of terms, phrases, NOT, wildcards, proximity, fielded
 terms and filters (feeds, languages, domains), built from words that occur in the texts.
-What is timed is ``newsmon.alerts.core.decide``: the windows, the ``_msearch`` matching, the
+What is timed is ``newsmon.alerts.decide``: the windows, the ``_msearch`` matching, the
 highlighting of new matches and the ledger writes. The last line is
 ``rules=… articles=… seconds=…``.
 
@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from newsmon.alerts.core import AlertRule, AlertSettings, RuleFilters, decide
+from newsmon.alerts import AlertRule, AlertSettings, RuleFilters, decide
 from newsmon.config import Settings
 from newsmon.dev.local import local_node_url
 from newsmon.store import IndexNames, bulk_write, connect, ensure_indices

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from newsmon.alerts.mail import SmtpSettings
+    from newsmon.alerts import SmtpSettings
     from newsmon.config import Settings
 
 ES_CONN_ID = os.environ.get("NEWSMON_ES_CONN_ID", "newsmon_es")
@@ -60,7 +60,7 @@ def smtp_settings() -> SmtpSettings:
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
-    from newsmon.alerts.mail import DEFAULT_PORTS, SmtpSettings
+    from newsmon.alerts import DEFAULT_PORTS, SmtpSettings
 
     try:
         conn = BaseHook.get_connection(SMTP_CONN_ID)
@@ -95,7 +95,7 @@ def smtp_settings() -> SmtpSettings:
 def decide_alerts(mode: str) -> dict[str, Any]:
     """Evaluate the enabled rules of ``mode`` ("immediate" or "digest") over the articles
     indexed since their last run; the decisions go to the alert ledger."""
-    from newsmon.alerts.core import decide, open_alerts
+    from newsmon.alerts import decide, open_alerts
 
     es, names, alert_settings, rules = open_alerts(newsmon_settings())
     return decide(es, names, rules.enabled(mode), alert_settings).as_dict()
@@ -104,8 +104,7 @@ def decide_alerts(mode: str) -> dict[str, Any]:
 def send_alerts(mode: str) -> dict[str, Any]:
     """Email the decided batches of ``mode`` that are due (and 4xx retries that are due), with a
     note when feeds behind a rule have been failing."""
-    from newsmon.alerts.core import deliver, open_alerts
-    from newsmon.health import source_notes
+    from newsmon.alerts import deliver, open_alerts, source_notes
 
     settings = newsmon_settings()
     es, names, alert_settings, rules = open_alerts(settings)

@@ -188,7 +188,7 @@ def cmd_feeds_check(args: argparse.Namespace) -> int:
 def cmd_feeds_status(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from .alerts.core import parse_duration
+    from .alerts import parse_duration
     from .health import failing_after_from_env, feed_health, render_table
     from .store import IndexNames, connect
 
@@ -304,7 +304,7 @@ def cmd_story(args: argparse.Namespace) -> int:
 def _alert_rules(args: argparse.Namespace) -> tuple[Settings, Any, Any]:
     from dataclasses import replace
 
-    from .alerts.core import AlertSettings, load_rules
+    from .alerts import AlertSettings, load_rules
 
     settings = _settings(args)
     alert_settings = AlertSettings.from_env(settings)
@@ -315,7 +315,7 @@ def _alert_rules(args: argparse.Namespace) -> tuple[Settings, Any, Any]:
 
 def _check_queries(settings: Settings, rule_set: Any, only: Any = None) -> dict[str, str]:
     """How ES reads each rule's query; every invalid query is printed, then exit status 2."""
-    from .alerts.core import validate_queries
+    from .alerts import validate_queries
     from .store import IndexNames, connect
 
     explained, problems = validate_queries(
@@ -342,7 +342,7 @@ def cmd_alerts_check(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts_preview(args: argparse.Namespace) -> int:
-    from .alerts.core import parse_duration, preview
+    from .alerts import parse_duration, preview
     from .store import IndexNames, connect
 
     settings, _alert_settings, rule_set = _alert_rules(args)
@@ -365,9 +365,7 @@ def cmd_alerts_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts_run(args: argparse.Namespace) -> int:
-    from .alerts.core import run_alerts
-    from .alerts.mail import SmtpSettings
-    from .health import source_notes
+    from .alerts import SmtpSettings, run_alerts, source_notes
     from .store import IndexNames, connect, ensure_indices
 
     settings, alert_settings, rule_set = _alert_rules(args)
@@ -420,7 +418,7 @@ def _alerts_parser(sub: Any) -> None:
 
 
 def _kibana_rules(args: argparse.Namespace, settings: Settings) -> Any:
-    from .alerts.core import AlertSettings, load_rules
+    from .alerts import AlertSettings, load_rules
 
     return load_rules(args.rules or AlertSettings.from_env(settings).rules_file)
 

@@ -13,29 +13,21 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import Any
 
-from elasticsearch import Elasticsearch
-
-from .config import ConfigError, FeedConfig, load_feeds
+from .config import ConfigError, FeedConfig
 from .sources.feeds import FeedOutcome, FeedResult
-from .store import IndexNames
-from .store.feeds import FeedState, load_feed_states
-
-if TYPE_CHECKING:
-    from .alerts.core import AlertRule, RuleFilters
+from .store import Client, IndexNames
+from .store.client import es_time
+from .store.feeds import FeedState, articles_per_day, feed_state_docs
 
 __all__ = [
     "DEFAULT_FAILING_AFTER",
     "FeedHealth",
     "failing_after_from_env",
-    "failing_note",
     "feed_health",
     "next_state",
     "render_table",
-    "rule_feeds",
-    "source_notes",
 ]
 
 log = logging.getLogger(__name__)
@@ -44,7 +36,6 @@ DEFAULT_FAILING_AFTER = timedelta(hours=24)  # a feed failing this long is flagg
 RECENT_FAILURES = 10  # failures kept per feed, newest last
 AVERAGE_OVER = 20  # the running average of items per fetch weighs about this many fetches
 WINDOW_DAYS = 7  # new articles per day are averaged over this many days
-MAX_IDS_IN_NOTE = 10
 REASON_MAX = 300
 
 
@@ -163,7 +154,7 @@ class FeedHealth:
 
 def failing_after_from_env(environ: Mapping[str, str] | None = None) -> timedelta:
     """``NEWSMON_FEED_FAILING_AFTER`` (e.g. ``24h``, ``2d``), default 24 hours."""
-    from .alerts.core import parse_duration
+    from .alerts.settings import parse_duration
 
     env = os.environ if environ is None else environ
     raw = env.get("NEWSMON_FEED_FAILING_AFTER", "").strip()
@@ -177,19 +168,12 @@ def failing_after_from_env(environ: Mapping[str, str] | None = None) -> timedelt
         ) from None
 
 
-def _time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _flagged(failing_since: datetime | None, streak: int, now: datetime, after: timedelta) -> bool:
     return streak > 0 and failing_since is not None and now - failing_since >= after
 
 
 def feed_health(
-    es: Elasticsearch,
+    es: Client,
     names: IndexNames,
     feeds: Sequence[FeedConfig],
     *,
@@ -200,11 +184,7 @@ def feed_health(
     """The health of ``feeds`` (in their order) from their state documents and articles."""
     now = now or datetime.now(UTC)
     ids = [f.id for f in feeds]
-    docs: dict[str, Mapping[str, Any]] = {}
-    if ids and es.indices.exists(index=names.feeds):
-        for doc in es.mget(index=names.feeds, ids=ids)["docs"]:
-            if doc.get("found"):
-                docs[doc["_id"]] = doc["_source"]
+    docs = feed_state_docs(es, names, ids)
     per_day = new_articles_per_day(es, names, ids, now=now, days=days)
     out: list[FeedHealth] = []
     for feed in feeds:
@@ -216,10 +196,10 @@ def feed_health(
             out.append(replace(unknown, new_per_day=average_new, new_by_day=by_day))
             continue
         streak = int(src.get("consecutive_failures") or 0)
-        since = _time(src.get("failing_since"))
+        since = es_time(src.get("failing_since"))
         if streak and since is None:  # written before failing_since existed
             failures = src.get("recent_failures") or ()
-            since = _time(failures[-streak]["at"]) if len(failures) >= streak else None
+            since = es_time(failures[-streak]["at"]) if len(failures) >= streak else None
         average = src.get("avg_entries")
         out.append(
             FeedHealth(
@@ -227,8 +207,8 @@ def feed_health(
                 url=feed.url,
                 enabled=feed.enabled,
                 known=True,
-                last_fetched_at=_time(src.get("last_fetched_at")),
-                last_success_at=_time(src.get("last_success_at")),
+                last_fetched_at=es_time(src.get("last_fetched_at")),
+                last_success_at=es_time(src.get("last_success_at")),
                 last_outcome=src.get("last_outcome"),
                 last_reason=src.get("last_reason"),
                 last_status=src.get("last_status"),
@@ -246,7 +226,7 @@ def feed_health(
 
 
 def new_articles_per_day(
-    es: Elasticsearch,
+    es: Client,
     names: IndexNames,
     feed_ids: Sequence[str],
     *,
@@ -254,47 +234,8 @@ def new_articles_per_day(
     days: int = WINDOW_DAYS,
 ) -> dict[str, tuple[tuple[str, int], ...]]:
     """Articles indexed per UTC day over the last ``days`` days (today included), per feed."""
-    if not feed_ids or not es.indices.exists(index=names.articles):
-        return {}
     today = now.astimezone(UTC).date()
-    first = today - timedelta(days=days - 1)
-    response = es.search(
-        index=names.articles,
-        size=0,
-        query={
-            "bool": {
-                "filter": [
-                    {"terms": {"feed_id": list(feed_ids)}},
-                    {"range": {"indexed_at": {"gte": first.isoformat(), "lte": now.isoformat()}}},
-                ]
-            }
-        },
-        aggs={
-            "feeds": {
-                "terms": {"field": "feed_id", "size": len(feed_ids)},
-                "aggs": {
-                    "days": {
-                        "date_histogram": {
-                            "field": "indexed_at",
-                            "calendar_interval": "day",
-                            "format": "yyyy-MM-dd",
-                            "min_doc_count": 0,
-                            "extended_bounds": {
-                                "min": first.isoformat(),
-                                "max": today.isoformat(),
-                            },
-                        }
-                    }
-                },
-            }
-        },
-    )
-    out: dict[str, tuple[tuple[str, int], ...]] = {}
-    for bucket in response["aggregations"]["feeds"]["buckets"]:
-        out[bucket["key"]] = tuple(
-            (b["key_as_string"], int(b["doc_count"])) for b in bucket["days"]["buckets"]
-        )
-    return out
+    return articles_per_day(es, names, feed_ids, first=today - timedelta(days=days - 1), now=now)
 
 
 # --- rendering -----------------------------------------------------------------------------------
@@ -387,101 +328,3 @@ def render_table(rows: Sequence[FeedHealth], now: datetime, failing_after: timed
         f"last {WINDOW_DAYS} days"
     )
     return "\n".join(lines)
-
-
-# --- sources behind an alert rule ---------------------------------------------------------------
-
-
-def _domain(url: str) -> str:
-    host = (urlsplit(url).hostname or "").lower()
-    return host.removeprefix("www.")
-
-
-def rule_feeds(
-    es: Elasticsearch, names: IndexNames, filters: RuleFilters, feeds: Sequence[FeedConfig]
-) -> list[FeedConfig]:
-    """The enabled feeds a rule's filters select (all of them when it has none).
-
-    ``feeds`` and ``tags`` filters select by the feed list; a ``domains`` filter selects the
-    feeds whose own address is in one of the domains or whose articles are.
-    """
-    selected = [f for f in feeds if f.enabled]
-    if filters.feeds:
-        selected = [f for f in selected if f.id in set(filters.feeds)]
-    if filters.tags:
-        selected = [f for f in selected if set(f.tags) & set(filters.tags)]
-    if filters.domains and selected:
-        domains = {d.lower().removeprefix("www.") for d in filters.domains}
-        by_articles: set[str] = set()
-        if es.indices.exists(index=names.articles):
-            response = es.search(
-                index=names.articles,
-                size=0,
-                query={"terms": {"domain": sorted(domains)}},
-                aggs={"feeds": {"terms": {"field": "feed_id", "size": max(len(feeds), 1)}}},
-            )
-            by_articles = {b["key"] for b in response["aggregations"]["feeds"]["buckets"]}
-        selected = [f for f in selected if _domain(f.url) in domains or f.id in by_articles]
-    return selected
-
-
-def failing_note(
-    feeds: Sequence[FeedConfig],
-    states: Mapping[str, FeedState],
-    *,
-    now: datetime,
-    failing_after: timedelta = DEFAULT_FAILING_AFTER,
-) -> str | None:
-    """``3 of 40 feeds have failed for 24 h: a, b, c`` (ids capped), or None when none has."""
-    failing = [
-        f.id
-        for f in feeds
-        if (s := states.get(f.id)) is not None
-        and _flagged(s.failing_since, s.consecutive_failures, now, failing_after)
-    ]
-    if not failing:
-        return None
-    shown = ", ".join(failing[:MAX_IDS_IN_NOTE])
-    if len(failing) > MAX_IDS_IN_NOTE:
-        shown += f" and {len(failing) - MAX_IDS_IN_NOTE} more"
-    total = len(feeds)
-    verb = "has" if len(failing) == 1 else "have"
-    return (
-        f"{len(failing)} of {total} feed{'s' * (total != 1)} behind this alert {verb} failed "
-        f"for {format_duration(failing_after)}: {shown}"
-    )
-
-
-def source_notes(
-    es: Elasticsearch,
-    names: IndexNames,
-    rules: Sequence[AlertRule],
-    feeds: Sequence[FeedConfig] | str | os.PathLike[str],
-    *,
-    now: datetime | None = None,
-    failing_after: timedelta | None = None,
-) -> dict[str, tuple[str, ...]]:
-    """Per rule id, the note on its failing sources for its emails (rules without: absent).
-
-    ``feeds`` is the feed list or the path of the feeds file; a feeds file that cannot be read
-    leaves the notes out (logged) rather than stopping the emails.
-    """
-    now = now or datetime.now(UTC)
-    after = failing_after if failing_after is not None else failing_after_from_env()
-    if isinstance(feeds, (str, os.PathLike)):
-        try:
-            feeds = load_feeds(feeds)
-        except ConfigError as exc:
-            log.warning("feed health left out of alert emails: %s", exc)
-            return {}
-    if not rules or not feeds or not es.indices.exists(index=names.feeds):
-        return {}
-    states = load_feed_states(es, names, [f.id for f in feeds if f.enabled])
-    notes: dict[str, tuple[str, ...]] = {}
-    for rule in rules:
-        note = failing_note(
-            rule_feeds(es, names, rule.filters, feeds), states, now=now, failing_after=after
-        )
-        if note:
-            notes[rule.id] = (note,)
-    return notes

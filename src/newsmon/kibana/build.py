@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..alerts.core import AlertRule, RuleSet
+from ..alerts import AlertRule, RuleSet
 from .objects import ALERTS_FILE, BASE_FILE, DEFAULT_PREFIX, RECORDS, compact_json, render_ndjson
 
 # The model each attribute layout was written for; Kibana migrates newer on import.

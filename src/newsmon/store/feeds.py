@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from ..sources.fetch import Validators
 from .bulk import BulkReport, bulk_write
-from .client import Client, IndexNames, es_time, mget
+from .client import Client, IndexNames, es_time, exists, mget
 
-__all__ = ["FeedRun", "FeedState", "load_feed_states", "save_feed_states"]
+__all__ = [
+    "FeedRun",
+    "FeedState",
+    "articles_per_day",
+    "feed_state_docs",
+    "load_feed_states",
+    "save_feed_states",
+]
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,61 @@ def load_feed_states(
             saved_at=es_time(src.get("last_fetched_at")),
         )
     return states
+
+
+def feed_state_docs(
+    client: Client, names: IndexNames, feed_ids: Sequence[str]
+) -> dict[str, Mapping[str, Any]]:
+    """The stored state documents of the feeds among ``feed_ids`` that have one."""
+    if not feed_ids or not exists(client, names.feeds):
+        return {}
+    return mget(client, names.feeds, feed_ids)
+
+
+def articles_per_day(
+    client: Client, names: IndexNames, feed_ids: Sequence[str], *, first: date, now: datetime
+) -> dict[str, tuple[tuple[str, int], ...]]:
+    """feed id -> (UTC day, articles indexed that day) for each day from ``first`` to ``now``."""
+    if not feed_ids or not exists(client, names.articles):
+        return {}
+    today = now.astimezone(UTC).date()
+    response = client.search(
+        index=names.articles,
+        size=0,
+        query={
+            "bool": {
+                "filter": [
+                    {"terms": {"feed_id": list(feed_ids)}},
+                    {"range": {"indexed_at": {"gte": first.isoformat(), "lte": now.isoformat()}}},
+                ]
+            }
+        },
+        aggs={
+            "feeds": {
+                "terms": {"field": "feed_id", "size": len(feed_ids)},
+                "aggs": {
+                    "days": {
+                        "date_histogram": {
+                            "field": "indexed_at",
+                            "calendar_interval": "day",
+                            "format": "yyyy-MM-dd",
+                            "min_doc_count": 0,
+                            "extended_bounds": {
+                                "min": first.isoformat(),
+                                "max": today.isoformat(),
+                            },
+                        }
+                    }
+                },
+            }
+        },
+    )
+    out: dict[str, tuple[tuple[str, int], ...]] = {}
+    for bucket in response["aggregations"]["feeds"]["buckets"]:
+        out[bucket["key"]] = tuple(
+            (b["key_as_string"], int(b["doc_count"])) for b in bucket["days"]["buckets"]
+        )
+    return out
 
 
 @dataclass(frozen=True)

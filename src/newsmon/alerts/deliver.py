@@ -1,0 +1,340 @@
+"""Delivery: every decided, unsent batch becomes one email — claimed, sent, recorded.
+
+A batch is claimed in the ledger first (its email document, created or compare-and-set), so
+two workers never send it both; the result is recorded on the email document and its
+stories: ``sent``, ``retry`` (SMTP 4xx: due again after a backoff) or ``failed`` (5xx). See
+docs/alerts.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
+
+from ..config import Settings
+from ..store import Client, IndexNames, connect, ensure_indices, ledger
+from ..store.client import es_iso, es_time
+from ..store.ledger import Status
+from . import evaluate
+from .email import AlertEmail, AlertItem, compose, message_id_for
+from .evaluate import decide
+from .report import RunReport
+from .rules import Mode, RuleSet, load_rules
+from .settings import AlertSettings
+from .smtp import SendResult, SendStatus, SmtpSettings
+from .smtp import send as smtp_send
+
+__all__ = ["SendFunction", "deliver", "email_id", "open_alerts", "run_alerts"]
+
+log = logging.getLogger(__name__)
+
+SendFunction = Callable[[EmailMessage, SmtpSettings], SendResult]
+
+
+def email_id(batch_key: str) -> str:
+    """The ledger id of the email of batch ``batch_key``."""
+    return hashlib.sha256(f"email\n{batch_key}".encode()).hexdigest()
+
+
+def _claim(
+    es: Client,
+    names: IndexNames,
+    batch_key: str,
+    items: Sequence[Mapping[str, Any]],
+    now: datetime,
+    claim_timeout: timedelta,
+    message_id: str,
+) -> tuple[Mapping[str, Any] | None, int]:
+    """Take the right to send ``batch_key``: (the email document before, attempts so far) or
+    (None, -1) when another worker holds it, and (the document, -1) when it was already sent
+    or failed.
+
+    A batch is free when it has no email document yet, or one in ``retry``, or a ``sending``
+    claim older than ``claim_timeout`` (its worker died). The first claim stores
+    ``message_id``; every later attempt keeps the stored one."""
+    first = items[0]
+    claim = {
+        "kind": "email",
+        "rule_id": first["rule_id"],
+        "batch_key": batch_key,
+        "mode": first.get("mode"),
+        "recipients": first.get("recipients"),
+        "status": Status.SENDING,
+        "claimed_at": es_iso(now),
+        "updated_at": es_iso(now),
+        "attempts": 0,
+        "item_ids": [i["_id"] for i in items],
+        "item_count": len(items),
+        "message_id": message_id,
+    }
+
+    def take(current: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        if current is None:
+            return claim
+        status = current.get("status")
+        if status in (Status.SENT, Status.FAILED):
+            return None
+        if status == Status.SENDING:
+            claimed = es_time(current.get("claimed_at")) or now
+            if now - claimed < claim_timeout:
+                return None  # another worker is sending it (or died less than a timeout ago)
+        return {
+            **current,
+            **claim,
+            "attempts": int(current.get("attempts") or 0),
+            "message_id": current.get("message_id") or message_id,
+        }
+
+    before, won = ledger.claim_email(es, names, email_id(batch_key), take)
+    if not won:
+        done = before is not None and before.get("status") in (Status.SENT, Status.FAILED)
+        return (before, -1) if done else (None, -1)
+    if before is None:
+        return {}, 0
+    return before, int(before.get("attempts") or 0)
+
+
+def _alert_email(
+    batch_key: str,
+    items: Sequence[Mapping[str, Any]],
+    recipients: Sequence[str] | None,
+    message_id: str | None = None,
+) -> AlertEmail:
+    ordered = sorted(
+        items,
+        key=lambda d: (d.get("published_at") or d.get("indexed_at") or "", d["_id"]),
+        reverse=True,
+    )
+    first = items[0]
+    listed = ordered[: evaluate.MAX_ITEMS]
+    notes: tuple[str, ...] = ()
+    if len(ordered) > len(listed):
+        rest = len(ordered) - len(listed)
+        notes = (f"{rest} more matching stor{'y' if rest == 1 else 'ies'} not listed here.",)
+    return AlertEmail(
+        rule_id=first["rule_id"],
+        rule_name=first.get("rule_name") or first["rule_id"],
+        query=first.get("query") or "",
+        recipients=tuple(recipients or first.get("recipients") or ()),
+        items=tuple(
+            AlertItem(
+                story_id=d.get("story_id") or d["_id"],
+                title=d.get("title") or "(no title)",
+                url=d.get("url") or "",
+                outlet=d.get("outlet") or "",
+                published_at=es_time(d.get("published_at")),
+                snippets=tuple(d.get("snippets") or ()),
+                also_in=int(d.get("also_in") or 0),
+            )
+            for d in listed
+        ),
+        batch_key=batch_key,
+        mode=first.get("mode") or "immediate",
+        period=first.get("period"),
+        kibana_url=first.get("kibana_url"),
+        total_matches=sum(int(d.get("matched_articles") or 1) for d in ordered),
+        notes=notes,
+        timezone=first.get("timezone") or "UTC",
+        message_id=message_id,
+    )
+
+
+def deliver(
+    es: Client,
+    names: IndexNames,
+    smtp: SmtpSettings,
+    alert_settings: AlertSettings,
+    *,
+    modes: Sequence[Mode] = ("immediate", "digest"),
+    now: datetime | None = None,
+    send: SendFunction | None = None,
+    source_notes: Mapping[str, Sequence[str]] | None = None,
+) -> RunReport:
+    """Send every due batch of decided stories not sent yet, one email per (rule, batch).
+
+    ``source_notes`` adds lines to a rule's emails, by rule id (its failing feeds, see
+    :func:`newsmon.alerts.notes.source_notes`).
+
+    A batch is claimed in the ledger first (its email document, created or compare-and-set), so
+    two workers never send it both; the result is recorded on the email document and its
+    stories: ``sent``, ``retry`` (SMTP 4xx: due again after a backoff) or ``failed`` (5xx).
+    """
+    now = now or datetime.now(UTC)
+    send_email = send or smtp_send
+    report = RunReport()
+    ledger.refresh_ledger(es, names)
+    for batch_key, items in sorted(ledger.due_stories(es, names, modes, now).items()):
+        before, attempts = _claim(
+            es,
+            names,
+            batch_key,
+            items,
+            now,
+            alert_settings.claim_timeout,
+            message_id_for(batch_key, smtp.sender),
+        )
+        ids = [i["_id"] for i in items]
+        if attempts < 0:
+            if before is not None:  # sent or failed, but the stories were not updated: repair
+                listed = set(before.get("item_ids") or ())
+                done = [i for i in ids if i in listed]
+                repaired = {"status": before["status"], "updated_at": es_iso(now)}
+                ledger.update_stories(es, names, done, repaired)
+                late = [i for i in ids if i not in listed]
+                if late:  # joined the batch after it went out: the next batch takes them
+                    moved = {"batch_key": f"{batch_key}+", "updated_at": es_iso(now)}
+                    ledger.update_stories(es, names, late, moved)
+            else:
+                report.counts["batches_busy"] += 1
+            continue
+        before = before or {}
+        left = list(before.get("recipients_left") or ())
+        alert = _alert_email(batch_key, items, left or None, before.get("message_id"))
+        if source_notes and source_notes.get(alert.rule_id):
+            alert = replace(alert, notes=alert.notes + tuple(source_notes[alert.rule_id]))
+        try:
+            message = compose(alert, smtp, now=now)
+        except ValueError as exc:  # nothing a resend would fix (e.g. a bad stored address)
+            message = None
+            result = SendResult(SendStatus.FAILED, None, f"cannot compose the email: {exc}", "")
+        try:
+            if message is not None:
+                result = send_email(message, smtp)
+        except BaseException as exc:
+            # Interrupted between "decided" and "sent": release the claim so the next run
+            # resends (the same Message-ID); a hard kill is released by the claim timeout.
+            ledger.update_email(
+                es,
+                names,
+                email_id(batch_key),
+                {
+                    "status": Status.RETRY,
+                    "smtp_reason": f"interrupted: {type(exc).__name__}: {exc}"[:500],
+                    "updated_at": es_iso(now),
+                },
+            )
+            raise
+        if result.status == SendStatus.SENT:
+            log.info(
+                "rule %s: sent email to %d recipient(s): %d stor%s (batch %s)",
+                alert.rule_id,
+                len(alert.recipients) - len(result.refused),
+                len(ids),
+                "y" if len(ids) == 1 else "ies",
+                batch_key,
+            )
+        status = _record(es, names, batch_key, ids, result, before, now, alert_settings)
+        report.counts[f"emails_{status}"] += 1
+        report.counts[f"stories_{status}"] += len(ids)
+        report.emails.append(
+            {
+                "rule_id": alert.rule_id,
+                "batch_key": batch_key,
+                "status": str(status),
+                "code": result.code,
+                "reason": None if status == Status.SENT else result.reason[:500],
+                "items": len(ids),
+                "recipients": list(alert.recipients),
+                "message_id": result.message_id,
+            }
+        )
+        if status != Status.SENT:
+            report.problem(f"rule {alert.rule_id}: email {status} ({result.reason})")
+    return report
+
+
+def _record(
+    es: Client,
+    names: IndexNames,
+    batch_key: str,
+    ids: Sequence[str],
+    result: SendResult,
+    before: Mapping[str, Any],
+    now: datetime,
+    alert_settings: AlertSettings,
+) -> Status:
+    """Write how a send ended on the batch's email document and its stories; the status.
+
+    ``before`` is the email document as claimed: an attempt for the recipients an earlier one
+    left over (4xx) keeps the earlier result — the email stays sent to those who got it, and
+    only the recipients still left are tried again, so no one gets it twice for a refusal.
+    """
+    attempts = int(before.get("attempts") or 0) + 1
+    status = Status(result.status)
+    left = list(before.get("recipients_left") or ())
+    delivered_before = bool(left and before.get("sent_at"))
+    refused = list(result.refused)
+    reason = result.reason
+    if left:  # the earlier permanent refusals stay on record
+        refused = [r for r in before.get("refused") or () if r not in left] + refused
+        reason = f"{reason} (earlier: {before.get('smtp_reason') or ''})"
+    record: dict[str, Any] = {
+        "status": status,
+        "attempts": attempts,
+        "message_id": result.message_id,
+        "smtp_code": result.code,
+        "smtp_reason": reason[:500] or None,
+        "refused": refused,
+        "recipients_left": [],
+        "updated_at": es_iso(now),
+    }
+    if status == Status.SENT and not delivered_before:
+        record["sent_at"] = es_iso(now)
+    if status == Status.SENT and result.retry_recipients:  # some said "try later": only they
+        status = Status.RETRY
+        record["recipients_left"] = list(result.retry_recipients)
+    elif status == Status.RETRY:  # the same recipients as this attempt, or those it names
+        record["recipients_left"] = list(result.retry_recipients) or left
+    if status == Status.RETRY and attempts >= alert_settings.max_attempts:
+        status = Status.FAILED
+        record["smtp_reason"] = f"gave up after {attempts} attempts: {reason}"[:500]
+        record["recipients_left"] = []
+    if status == Status.FAILED and delivered_before:  # it reached the others: it was sent
+        status = Status.SENT
+    record["status"] = status
+    story_changes: dict[str, Any] = {"status": status, "updated_at": es_iso(now)}
+    if status == Status.RETRY:
+        backoff = min(alert_settings.retry_after * 2 ** (attempts - 1), timedelta(hours=2))
+        record["next_attempt_at"] = story_changes["due_at"] = es_iso(now + backoff)
+    ledger.update_email(es, names, email_id(batch_key), record)
+    ledger.update_stories(es, names, ids, story_changes)
+    return status
+
+
+def open_alerts(
+    settings: Settings, client: Client | None = None
+) -> tuple[Client, IndexNames, AlertSettings, RuleSet]:
+    """What a run needs: a client, the indices (created if missing), the settings, the rules."""
+    es = client or connect(settings)
+    names = IndexNames(settings.index_prefix)
+    ensure_indices(es, names, settings.config_dir)
+    alert_settings = AlertSettings.from_env(settings)
+    return es, names, alert_settings, load_rules(alert_settings.rules_file)
+
+
+def run_alerts(
+    es: Client,
+    names: IndexNames,
+    rule_set: RuleSet,
+    alert_settings: AlertSettings,
+    smtp: SmtpSettings,
+    *,
+    mode: Mode | None = None,
+    now: datetime | None = None,
+    send: SendFunction | None = None,
+    source_notes: Mapping[str, Sequence[str]] | None = None,
+) -> RunReport:
+    """Decide (the enabled rules of ``mode``, or all), then deliver what is due."""
+    now = now or datetime.now(UTC)
+    report = decide(es, names, rule_set.enabled(mode), alert_settings, now=now)
+    modes: tuple[Mode, ...] = (mode,) if mode else ("immediate", "digest")
+    delivered = deliver(
+        es, names, smtp, alert_settings, modes=modes, now=now, send=send, source_notes=source_notes
+    )
+    report.merge(delivered)
+    return report

@@ -1,0 +1,355 @@
+"""Evaluation: which (rule, story) pairs are new, decided once and for all in the ledger.
+
+Each run evaluates every rule over the articles *indexed* since its previous evaluation and
+decides which (rule, story) pairs are new by creating one ledger document per pair with a
+deterministic id — the first ``create`` wins, so a story is alerted once per rule, ever — then
+:mod:`.deliver` sends every decided-but-unsent batch as one email (see docs/alerts.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from time import monotonic
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ..store import Client, IndexNames, alerting, ledger
+from ..store.client import es_iso, refresh
+from .report import RunReport
+from .rules import AlertRule, kibana_link
+from .settings import AlertSettings
+
+__all__ = ["MAX_ITEMS", "decide", "decision_id", "snippets"]
+
+log = logging.getLogger(__name__)
+
+GROUP = 200  # rules per search of the matching pass (one aggregation bucket each)
+STORY_BUCKETS = 500  # stories per rule and window the aggregation lists; more: hit by hit
+PAGE = 1000  # hits per search page; more are paged with search_after
+MAX_ITEMS = 50  # stories listed (with snippets) in one email; the rest are counted and linked
+SNIPPETS = 2  # highlighted fragments per story
+MAX_SNIPPET_CHARS = 400
+
+
+def decision_id(rule_id: str, story_key: str) -> str:
+    """The ledger id of "``rule_id`` alerted ``story_key``": the same pair, the same id, ever."""
+    return hashlib.sha256(f"story\n{rule_id}\n{story_key}".encode()).hexdigest()
+
+
+def snippets(highlight: Mapping[str, Sequence[str]]) -> list[str]:
+    """The snippets of a story: highlighted fragments of the text, else of the title."""
+    fragments = list(highlight.get("text") or [])[:SNIPPETS] or list(highlight.get("title") or [])
+    return [f[:MAX_SNIPPET_CHARS] for f in fragments[:SNIPPETS]]
+
+
+def _stories(count: int) -> str:
+    return f"{count} stor{'y' if count == 1 else 'ies'}"
+
+
+@dataclass(frozen=True)
+class _Window:
+    rule: AlertRule
+    span: alerting.Window  # start exclusive, end inclusive
+
+
+@dataclass
+class _Match:
+    """One story a rule matched in its window."""
+
+    key: str  # the story id, or the article id for an article without one
+    has_story: bool
+    articles: int = 0  # matching articles of the story in the window
+    article_id: str | None = None  # known for an article without a story id
+
+
+def _windows(
+    es: Client,
+    names: IndexNames,
+    rules: Sequence[AlertRule],
+    end: datetime,
+    first_lookback: timedelta,
+) -> list[_Window]:
+    found = ledger.evaluated_to(es, names, [r.id for r in rules])
+    out = []
+    for rule in rules:
+        start = found.get(rule.id, end - first_lookback)
+        if start < end:
+            out.append(_Window(rule, alerting.Window(start, end)))
+    return out
+
+
+def _match_new_articles(
+    es: Client, names: IndexNames, windows: Sequence[_Window], report: RunReport
+) -> tuple[dict[str, dict[str, _Match]], set[str]]:
+    """The stories each rule matched among the articles indexed in its window, by rule id.
+
+    Rules sharing a window are searched :data:`GROUP` at a time (one aggregation bucket each); a
+    group whose search fails is split until the rule at fault is alone. Articles without a
+    story id, and rules matching more than :data:`STORY_BUCKETS` stories, are then listed hit
+    by hit. Returns the matches and the ids of rules whose search failed.
+    """
+    matches: dict[str, dict[str, _Match]] = {w.rule.id: {} for w in windows}
+    failed: set[str] = set()
+    by_span: dict[alerting.Window, list[_Window]] = defaultdict(list)
+    for window in windows:
+        by_span[window.span].append(window)
+    groups = [ws[i : i + GROUP] for ws in by_span.values() for i in range(0, len(ws), GROUP)]
+    listings: list[alerting.Listing] = []
+    while groups:
+        split: list[list[_Window]] = []
+        searches = [(group[0].span, [w.rule.search for w in group]) for group in groups]
+        answers = alerting.count_stories(es, names, searches, buckets=STORY_BUCKETS)
+        for group, answer in zip(groups, answers, strict=True):
+            if isinstance(answer, alerting.Failed):
+                if len(group) > 1:
+                    split += [group[: len(group) // 2], group[len(group) // 2 :]]
+                else:
+                    failed.add(group[0].rule.id)
+                    report.counts["rule_errors"] += 1
+                    report.problem(f"rule {group[0].rule.id}: search failed: {answer.reason}")
+                continue
+            for window in group:
+                counted = answer[window.rule.id]
+                found = matches[window.rule.id]
+                for key, articles in counted.stories.items():
+                    found[key] = _Match(key, True, articles)
+                if counted.more or counted.loose:
+                    listings.append(
+                        alerting.Listing(window.rule.search, window.span, not counted.more)
+                    )
+        groups = split
+    while listings:  # the rare cases, hit by hit
+        more: list[alerting.Listing] = []
+        pages = alerting.list_matches(es, names, listings, page=PAGE)
+        for listing, page in zip(listings, pages, strict=True):
+            rule_id = listing.search.rule_id
+            if isinstance(page, alerting.Failed):
+                failed.add(rule_id)
+                report.problem(f"rule {rule_id}: search failed: {page.reason}")
+                continue
+            if not listing.loose_only and listing.after is None:
+                matches[rule_id] = {}  # more stories than buckets: count them all from hits
+            for article_id, story_id in page.hits:
+                key = article_id if story_id is None else story_id
+                match = matches[rule_id].setdefault(
+                    key,
+                    _Match(key, story_id is not None, article_id=key if story_id is None else None),
+                )
+                match.articles += 1
+            if page.next is not None:
+                more.append(page.next)
+        listings = more
+    for rule_id in failed:
+        matches[rule_id] = {}  # found again next time, when the window is searched again
+    return matches, failed
+
+
+def _details(
+    es: Client,
+    names: IndexNames,
+    windows: Mapping[str, _Window],
+    new: Mapping[str, Sequence[_Match]],
+    report: RunReport,
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (rule id, story key): the story's first matching article in the window — its fields
+    and, for the stories an email lists (:data:`MAX_ITEMS` per rule), highlighted snippets."""
+    requests: list[alerting.FirstArticles] = []
+    for rule_id, found in new.items():
+        window = windows[rule_id]
+        listed, rest = found[:MAX_ITEMS], found[MAX_ITEMS:]
+        for part, highlight in ((listed, True), (rest, False)):
+            stories = tuple(m.key for m in part if m.has_story)
+            loose = tuple(m.article_id for m in part if not m.has_story and m.article_id)
+            for ids, by_story in ((stories, True), (loose, False)):
+                if ids:
+                    requests.append(
+                        alerting.FirstArticles(
+                            window.rule.search, window.span, ids, by_story, highlight
+                        )
+                    )
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    again: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)  # rule -> article -> detail
+    answers = alerting.first_articles(es, names, requests, fragments=SNIPPETS)
+    for request, answer in zip(requests, answers, strict=True):
+        rule_id = request.search.rule_id
+        if isinstance(answer, alerting.Failed):
+            report.problem(f"rule {rule_id}: article search failed: {answer.reason}")
+            continue
+        for article in answer:
+            src = article.source
+            detail = out[(rule_id, src.get("story_id") or article.article_id)] = {
+                **src,
+                "article_id": article.article_id,
+                "snippets": snippets(article.highlight),
+            }
+            if request.highlight and not detail["snippets"]:
+                again[rule_id][article.article_id] = detail
+    retry = [(windows[rule_id].rule.search, list(details)) for rule_id, details in again.items()]
+    highlighted = alerting.highlight_in_full(es, names, retry, fragments=SNIPPETS)
+    for details, found_again in zip(again.values(), highlighted, strict=True):
+        for article_id, fragments in found_again.items():
+            details[article_id]["snippets"] = snippets(fragments)
+    report.counts["snippets_full_pass"] += sum(len(d) for d in again.values())
+    return out
+
+
+def _batch(rule: AlertRule, now: datetime) -> tuple[str, datetime, str | None]:
+    """The batch a decision made at ``now`` joins: its key, when it is due, its period label."""
+    schedule = rule.digest
+    if rule.mode == "immediate" or schedule is None:
+        return f"{rule.id}/immediate/{es_iso(now)}", now, None
+    due = schedule.next_after(now)
+    start = schedule.previous(due)
+    zone = ZoneInfo(schedule.timezone)
+    label = (
+        f"{start.astimezone(zone):%Y-%m-%d %H:%M} to {due.astimezone(zone):%Y-%m-%d %H:%M}"
+        f" ({schedule.timezone})"
+    )
+    return f"{rule.id}/digest/{es_iso(due)}", due, label
+
+
+def _decision(
+    rule: AlertRule,
+    match: _Match,
+    detail: Mapping[str, Any],
+    batch: tuple[str, datetime, str | None],
+    kibana_url: str | None,
+    now: datetime,
+    outlets: Mapping[str, int],
+) -> dict[str, Any]:
+    """The ledger document of "``rule`` alerted ``match``": everything its email needs."""
+    batch_key, due, period = batch
+    return {
+        "kind": "story",
+        "rule_id": rule.id,
+        "rule_name": rule.name,
+        "query": rule.query,
+        "recipients": list(rule.recipients),
+        "mode": rule.mode,
+        "batch_key": batch_key,
+        "period": period,
+        "kibana_url": kibana_url,
+        "status": ledger.Status.PENDING,
+        "due_at": es_iso(due),
+        "decided_at": es_iso(now),
+        "story_id": match.key,
+        "article_id": detail["article_id"],
+        "title": detail.get("title") or "(no title)",
+        "url": detail.get("url") or detail.get("canonical_url"),
+        "outlet": detail.get("site_name") or detail.get("domain"),
+        "published_at": detail.get("published_at"),
+        "indexed_at": detail.get("indexed_at"),
+        "snippets": detail["snippets"],
+        "also_in": max(outlets.get(match.key, 1) - 1, 0),
+        "matched_articles": match.articles,
+        "timezone": rule.digest.timezone if rule.digest else "UTC",
+    }
+
+
+def decide(
+    es: Client,
+    names: IndexNames,
+    rules: Sequence[AlertRule],
+    alert_settings: AlertSettings,
+    *,
+    now: datetime | None = None,
+) -> RunReport:
+    """Evaluate ``rules`` over the articles indexed since their last evaluation; record in the
+    ledger (``create``, deterministic ids) every (rule, story) pair not alerted before.
+
+    A rule's window only advances once its decisions are safely in the ledger.
+    """
+    now = now or datetime.now(UTC)
+    report = RunReport()
+    started = monotonic()
+    refresh(es, names.articles)  # everything written so far is searchable
+    end = now - alert_settings.lag
+    windows = {w.rule.id: w for w in _windows(es, names, rules, end, alert_settings.first_lookback)}
+    report.counts["rules_evaluated"] = len(windows)
+    if not windows:
+        log.info("alerts: no rule to evaluate (of %d)", len(rules))
+        return report
+    matches, failed = _match_new_articles(es, names, list(windows.values()), report)
+    report.timed("match", started)
+    for rule_id, found in matches.items():
+        if found:
+            articles = sum(m.articles for m in found.values())
+            log.info("rule %s: matched %d article(s), %s", rule_id, articles, _stories(len(found)))
+
+    candidates = {
+        decision_id(rule_id, key): (rule_id, match)
+        for rule_id, found in matches.items()
+        for key, match in found.items()
+    }
+    report.counts["matches"] += sum(m.articles for _, m in candidates.values())
+    started = monotonic()
+    known = ledger.decided(es, names, candidates)
+    report.counts["already_alerted"] += len(known)
+    new: dict[str, list[_Match]] = defaultdict(list)
+    for doc_id, (rule_id, match) in candidates.items():
+        if doc_id not in known:
+            new[rule_id].append(match)
+    report.timed("ledger_lookup", started)
+    started = monotonic()
+    details = _details(es, names, windows, new, report)
+    outlets = alerting.outlet_counts(
+        es, names, (m.key for ms in new.values() for m in ms if m.has_story)
+    )
+    report.timed("snippets", started)
+    started = monotonic()
+
+    docs: dict[str, dict[str, Any]] = {}
+    owner: dict[str, str] = {}
+    for rule_id, fresh in new.items():
+        rule = windows[rule_id].rule
+        batch = _batch(rule, now)
+        link = kibana_link(rule, alert_settings.kibana_url, alert_settings.kibana_data_view)
+        for match in fresh:
+            detail = details.get((rule_id, match.key))
+            if detail is None:  # changed since the first search (replaced, deleted): next run
+                failed.add(rule_id)
+                continue
+            doc_id = decision_id(rule_id, match.key)
+            docs[doc_id] = _decision(rule, match, detail, batch, link, now, outlets)
+            owner[doc_id] = rule_id
+    written = ledger.create_decisions(es, names, docs)
+    report.counts["stories_decided"] += len(written.ok)
+    report.counts["already_alerted"] += len(written.conflicts)  # decided meanwhile elsewhere
+    for doc_id, reason in written.failed.items():
+        failed.add(owner[doc_id])
+        report.problem(f"rule {owner[doc_id]}: ledger write failed: {reason}")
+    decided = Counter(owner[i] for i in written.ok)
+    for rule_id, count in sorted(decided.items()):
+        log.info("rule %s: decided %s", rule_id, _stories(count))
+
+    states = {
+        w.rule.id: {
+            "rule_id": w.rule.id,
+            "query": w.rule.query,
+            "mode": w.rule.mode,
+            "evaluated_from": es_iso(w.span.start),
+            "evaluated_to": es_iso(w.span.end),
+            "evaluated_at": es_iso(now),
+            "last_matches": sum(m.articles for m in matches[w.rule.id].values()),
+            "last_new_stories": decided[w.rule.id],
+        }
+        for w in windows.values()
+        if w.rule.id not in failed
+    }
+    saved = ledger.save_states(es, names, states)
+    if saved.failed:
+        raise RuntimeError(f"could not store alert state: {saved.failed}")
+    report.counts["rules_failed"] += len(failed)
+    report.timed("ledger_write", started)
+    log.info(
+        "alerts: %d rule(s) evaluated, %d failed; %s decided",
+        len(windows),
+        len(failed),
+        _stories(len(written.ok)),
+    )
+    return report

@@ -1,0 +1,81 @@
+"""How alerts run: ``NEWSMON_ALERTS*`` and ``NEWSMON_KIBANA_*`` from the environment."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from ..config import ConfigError, Settings, _EnvReader
+
+__all__ = ["AlertSettings", "parse_duration"]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``15m``, ``24h``, ``7d``, ``2w`` → a timedelta."""
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration like 30m, 24h or 7d")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """How alerts run (``NEWSMON_ALERTS*``, ``NEWSMON_KIBANA_*``)."""
+
+    rules_file: str = "config/alerts.yaml"
+    kibana_url: str | None = None
+    kibana_data_view: str | None = None
+    lag: timedelta = timedelta(seconds=15)  # indexed_at this recent waits for the next run
+    first_lookback: timedelta = timedelta(days=1)  # what a new rule sees on its first run
+    retry_after: timedelta = timedelta(minutes=5)  # first retry of a 4xx; doubles, up to 2 h
+    claim_timeout: timedelta = timedelta(minutes=10)  # a batch "sending" longer is taken over
+    max_attempts: int = 12  # 4xx/connection retries of one email before it is given up (~15 h)
+
+    @classmethod
+    def from_env(
+        cls, settings: Settings, environ: Mapping[str, str] | None = None
+    ) -> AlertSettings:
+        env = os.environ if environ is None else environ
+        reader = _EnvReader(env)
+
+        def duration(name: str, default: timedelta, *, positive: bool = False) -> timedelta:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                value = parse_duration(raw)
+            except ValueError as exc:
+                raise ConfigError(str(exc), file="environment", field=name) from None
+            if positive and value <= timedelta(0):
+                raise ConfigError(
+                    f"must be longer than 0 (got {raw!r})", file="environment", field=name
+                )
+            return value
+
+        kibana = env.get("NEWSMON_KIBANA_URL", "").strip().rstrip("/") or None
+        if kibana and not kibana.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"must be an http(s) URL (got {kibana!r})",
+                file="environment",
+                field="NEWSMON_KIBANA_URL",
+            )
+        return cls(
+            rules_file=reader.text(
+                "NEWSMON_ALERTS", os.path.join(settings.config_dir, "alerts.yaml")
+            ),
+            kibana_url=kibana,
+            kibana_data_view=env.get("NEWSMON_KIBANA_DATA_VIEW", "").strip() or None,
+            lag=duration("NEWSMON_ALERTS_LAG", cls.lag),
+            first_lookback=duration("NEWSMON_ALERTS_FIRST_LOOKBACK", cls.first_lookback),
+            retry_after=duration("NEWSMON_ALERTS_RETRY_AFTER", cls.retry_after),
+            claim_timeout=duration(
+                "NEWSMON_ALERTS_CLAIM_TIMEOUT", cls.claim_timeout, positive=True
+            ),
+            max_attempts=reader.integer("NEWSMON_ALERTS_MAX_ATTEMPTS", cls.max_attempts),
+        )
