@@ -12,16 +12,28 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 # Use NEWSMON_ES_URL when set; otherwise start (or reuse) the local node and use it.
 ES_ENV = if [ -z "$$NEWSMON_ES_URL" ]; then export NEWSMON_ES_URL=$$($(BIN)/newsmon es up) || exit 1; fi
 
-.PHONY: all venv run demo test test-fast lint es-up es-down es-status es-init airflow bench clean \
+.PHONY: all venv run demo test test-fast lint constraints es-up es-down es-status es-init airflow bench clean \
 	docker-check celery-check
 
 all: test
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[airflow,dev]'
+# The tested versions of every dependency for this Python (constraints/), when there are some.
+PYVER = $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+CONSTRAINTS = constraints/python$(PYVER).txt
+
+$(STAMP): pyproject.toml $(wildcard constraints/*.txt)
+	@test -x $(BIN)/python || { echo "== creating $(VENV) (Python $(PYVER))"; $(PYTHON) -m venv $(VENV); }
+	@echo "== installing newsmon with Airflow and the test tools into $(VENV) (a minute or two)"
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@if [ -f $(CONSTRAINTS) ]; then \
+		echo "   pinned by $(CONSTRAINTS)"; \
+		$(BIN)/python -m pip install --quiet --progress-bar off -c $(CONSTRAINTS) -e '.[airflow,dev]'; \
+	else \
+		echo "   no $(CONSTRAINTS): resolving the newest versions pyproject.toml allows"; \
+		$(BIN)/python -m pip install --quiet -e '.[airflow,dev]'; \
+	fi
 	@touch $(STAMP)
+	@echo "== $(VENV) ready"
 
 venv: $(STAMP)
 
@@ -75,6 +87,14 @@ docker-check: $(STAMP)
 ## Redis, two workers, one news_ingest run (about a minute; needs redis-server and PostgreSQL)
 celery-check: $(STAMP)
 	VENV=$(VENV) bash docker/celery-check.sh --pages $(PAGES)
+
+## constraints: write the venv's versions as the tested constraints for this Python (after make test)
+constraints: $(STAMP)
+	@{ echo "# Every distribution of the dev venv (.[airflow,dev]) at the versions make test passed with."; \
+	  echo "# Used by make (pip install -c) so a new release of any dependency cannot break a fresh install."; \
+	  echo "# Refresh: make constraints (README: Installs that do not drift)."; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^newsmon'; } > $(CONSTRAINTS)
+	@echo "wrote $(CONSTRAINTS) ($$(grep -vc '^#' $(CONSTRAINTS)) pins)"
 
 clean:
 	rm -rf $(VENV) .airflow .pytest_cache .mypy_cache .ruff_cache

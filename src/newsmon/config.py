@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
@@ -272,6 +273,17 @@ def load_feeds(path: str | os.PathLike[str]) -> list[FeedConfig]:
 
 
 DEFAULT_ES_URL = "http://127.0.0.1:9200"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``15m``, ``24h``, ``7d``, ``2w`` → a timedelta."""
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration like 30m, 24h or 7d")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
 
 
 def default_config_dir() -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .config import ConfigError, FeedConfig
+from .config import ConfigError, FeedConfig, parse_duration
 from .sources.feeds import FeedOutcome, FeedResult
 from .store import Client, IndexNames
 from .store.client import es_time
@@ -154,8 +154,6 @@ class FeedHealth:
 
 def failing_after_from_env(environ: Mapping[str, str] | None = None) -> timedelta:
     """``NEWSMON_FEED_FAILING_AFTER`` (e.g. ``24h``, ``2d``), default 24 hours."""
-    from .alerts.settings import parse_duration
-
     env = os.environ if environ is None else environ
     raw = env.get("NEWSMON_FEED_FAILING_AFTER", "").strip()
     if not raw:
@@ -168,7 +166,8 @@ def failing_after_from_env(environ: Mapping[str, str] | None = None) -> timedelt
         ) from None
 
 
-def _flagged(failing_since: datetime | None, streak: int, now: datetime, after: timedelta) -> bool:
+def flagged(failing_since: datetime | None, streak: int, now: datetime, after: timedelta) -> bool:
+    """Whether a feed failing ``streak`` times in a row since ``failing_since`` is flagged."""
     return streak > 0 and failing_since is not None and now - failing_since >= after
 
 
@@ -219,7 +218,7 @@ def feed_health(
                 avg_entries=float(average) if average is not None else None,
                 new_per_day=average_new,
                 new_by_day=by_day,
-                flagged=feed.enabled and _flagged(since, streak, now, failing_after),
+                flagged=feed.enabled and flagged(since, streak, now, failing_after),
             )
         )
     return out

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from ..config import ConfigError, FeedConfig, load_feeds
-from ..health import DEFAULT_FAILING_AFTER, _flagged, failing_after_from_env, format_duration
+from ..health import DEFAULT_FAILING_AFTER, failing_after_from_env, flagged, format_duration
 from ..store import Client, IndexNames
 from ..store.alerting import feeds_publishing
 from ..store.client import exists
@@ -59,7 +59,7 @@ def failing_note(
         f.id
         for f in feeds
         if (s := states.get(f.id)) is not None
-        and _flagged(s.failing_since, s.consecutive_failures, now, failing_after)
+        and flagged(s.failing_since, s.consecutive_failures, now, failing_after)
     ]
     if not failing:
         return None

@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ..config import ConfigError, Settings, _EnvReader
+from ..config import ConfigError, Settings, _EnvReader, parse_duration
 
 __all__ = ["AlertSettings", "parse_duration"]
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def parse_duration(text: str) -> timedelta:
-    """``90s``, ``15m``, ``24h``, ``7d``, ``2w`` → a timedelta."""
-    match = _DURATION.fullmatch(text)
-    if match is None:
-        raise ValueError(f"{text!r} is not a duration like 30m, 24h or 7d")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
 
 
 @dataclass(frozen=True)

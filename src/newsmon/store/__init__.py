@@ -2,7 +2,8 @@
 
 Rooms: :mod:`.client` (connection, retries, msearch/mget, dates), :mod:`.schema` (templates,
 indices, aliases), :mod:`.bulk` (bulk writes), and one module per index: :mod:`.articles`,
-:mod:`.feeds`, :mod:`.stories`, :mod:`.lines`, :mod:`.ledger` (alert ledger and state).
+:mod:`.feeds`, :mod:`.stories`, :mod:`.lines`, :mod:`.ledger` (alert ledger and state), and the
+searches behind alert rules (:mod:`.alerting`).
 """
 
 from .bulk import BulkReport, bulk_write
