@@ -550,7 +550,11 @@ class _BatchWriter:
         ]
         items = [
             ArticleText(
-                i, a.domain, a.title, a.text, a.published_at.date() if a.published_at else None
+                i,
+                a.domain,
+                a.title,
+                a.text,
+                a.published_at.astimezone(UTC).date() if a.published_at else None,
             )
             for _n, i, a in full
         ]
