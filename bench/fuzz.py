@@ -4,12 +4,13 @@
     python bench/fuzz.py --seconds 60 --target feed     # one target
     python bench/fuzz.py --engine hypothesis ...        # without atheris
 
-Targets and the property each must keep (the checks of tests/test_fuzz.py, so ``make test``
-and this run hold the parsers to the same contract):
+Targets and the property each must keep (the checks of newsmon.dev.fuzz, which
+tests/test_fuzz.py runs too, so ``make test`` and this run hold the parsers to the same
+contract):
 
     feed     newsmon.sources.feeds.read_feed returns a ParsedFeed (entries capped, http(s) links)
     page     newsmon.extract.page.extract_page returns None or a page with text
-    decode   newsmon.extract.page.decode_html returns str
+    decode   newsmon.extract.decode.decode_html returns str
     url      newsmon.urls.canonical_url returns a fixed point or raises InvalidURL
 
 With atheris (coverage-guided, libFuzzer) each input's bytes are turned into a document: the
@@ -38,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "src")]
+sys.path.insert(0, str(REPO / "src"))
 
 TARGETS = ("feed", "page", "decode", "url")
 INSTRUMENTED = ("newsmon", "feedparser", "feedparser_sgmllib", "trafilatura", "htmldate", "justext")
@@ -50,7 +51,7 @@ INSTRUMENTED = ("newsmon", "feedparser", "feedparser_sgmllib", "trafilatura", "h
 def _document(data: bytes, names: list[str]) -> tuple[bytes, str | None]:
     import atheris  # type: ignore[import-untyped]
 
-    from tests import test_fuzz as vocab
+    from newsmon.dev import fuzz as vocab
 
     fdp = atheris.FuzzedDataProvider(data)
     if fdp.ConsumeIntInRange(0, 3) == 0:  # a quarter raw bytes
@@ -156,7 +157,7 @@ class _Handled(logging.Handler):
 
 
 def _checks() -> dict[str, tuple[Callable[[bytes], Any], Callable[[Any], object]]]:
-    from tests import test_fuzz as t
+    from newsmon.dev import fuzz as t
 
     return {
         "feed": (lambda d: _document(d, t.FEED_NAMES), lambda a: t.check_feed(*a)),
@@ -203,7 +204,7 @@ def run_hypothesis(target: str, seconds: int, findings_path: Path) -> None:
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from tests import test_fuzz as t
+    from newsmon.dev import fuzz as t
 
     strategies: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], object]]] = {
         "feed": (t.feed_documents, lambda a: t.check_feed(*a)),

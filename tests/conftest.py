@@ -1,35 +1,38 @@
-"""Shared fixtures: the real Elasticsearch node, per-test index prefixes, the loopback news site.
+"""Shared fixtures: the real Elasticsearch node, per-test index prefixes and indices, the loopback
+news site, an SMTP server, a connection-counting sentinel, Airflow's database and DagBag.
 
 The node is newsmon's own local node (``newsmon es up``) unless NEWSMON_ES_URL points at one.
 Every test run gets its own index prefix, and every test a prefix under it, so runs and tests
-never see each other's data; the session removes its indices at the end.
+never see each other's data; the session removes its indices at the end. Plain helpers (paths,
+servers, documents) are in ``tests/helpers``; tests import them from there, never from here.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import subprocess
 import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 from ipaddress import ip_network
 from pathlib import Path
 
 import pytest
 from elasticsearch import Elasticsearch
 
+from newsmon.alerts import SmtpSettings
 from newsmon.config import FetchSettings, Settings
 from newsmon.dev.demo import DemoPage, DemoSite, load_pages
-from newsmon.store import connect
+from newsmon.store import IndexNames, connect, ensure_indices
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("NEWSMON_SHARED", REPO.parent / "shared"))
-NEWS_PAGES = SHARED / "data" / "news-pages"
-WCXB = SHARED / "data" / "wcxb-articles"
-SEED = SHARED / "data" / "seed"
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# assertions in the helpers report like those in tests (registered before they are imported)
+pytest.register_assert_rewrite("tests.helpers", "newsmon.dev.fuzz")
+
+from .helpers.paths import NEWS_PAGES, REPO  # noqa: E402
+from .helpers.sites import Sentinel  # noqa: E402
+from .helpers.smtp import SENDER, Handler, smtp_server  # noqa: E402
 
 # Airflow reads its configuration when first imported: give the test session its own home.
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="newsmon-airflow-")
@@ -100,6 +103,46 @@ def news_site(news_pages: list[DemoPage]) -> Iterator[DemoSite]:
         yield site
 
 
-def with_fetch(settings: Settings, **changes: object) -> Settings:
-    """Settings with some fetch settings changed."""
-    return replace(settings, fetch=replace(settings.fetch, **changes))  # type: ignore[arg-type]
+@pytest.fixture
+def names(es: Elasticsearch, settings: Settings) -> IndexNames:
+    """The test's index names, the indices created."""
+    names = IndexNames(settings.index_prefix)
+    ensure_indices(es, names, settings.config_dir)
+    return names
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Handler, SmtpSettings]]:
+    """A real SMTP server on loopback (it stores what it gets), and settings to send to it."""
+    with smtp_server() as (handler, port):
+        yield handler, SmtpSettings(port=port, sender=SENDER, timeout=5)
+
+
+@pytest.fixture
+def sentinel() -> Iterator[Sentinel]:
+    """Reachable but forbidden listeners that count the connections they accept."""
+    guard = Sentinel()
+    yield guard
+    guard.close()
+
+
+@pytest.fixture(scope="module")
+def airflow_db() -> None:
+    """A fresh SQLite metadata database in the session's AIRFLOW_HOME."""
+    airflow = Path(sys.executable).with_name("airflow")
+    done = subprocess.run(
+        [str(airflow), "db", "migrate"],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.fixture(scope="module")
+def dagbag() -> object:
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(REPO / "dags"))

@@ -11,19 +11,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newsmon.alerts.core import (
+from newsmon.alerts import (
     AlertRule,
     AlertSettings,
     DigestSchedule,
     RuleFilters,
-    _alert_email,
+    SmtpSettings,
+    compose,
     kibana_link,
     load_rules,
     parse_duration,
     parse_rules,
     rule_query,
 )
-from newsmon.alerts.mail import SmtpSettings, compose
+from newsmon.alerts.deliver import _alert_email
 from newsmon.config import ConfigError, Settings
 
 SHIPPED = Path(__file__).resolve().parents[1] / "config" / "alerts.yaml"

@@ -8,7 +8,6 @@ test needs controlled texts and story ids, are written with ``bulk_write``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,55 +15,33 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
-from newsmon.alerts.core import (
+from newsmon.alerts import (
     AlertSettings,
     RuleSet,
+    SendResult,
+    SmtpSettings,
     decide,
     deliver,
     email_id,
     load_rules,
-    parse_rules,
+    message_id_for,
     preview,
     run_alerts,
     validate_queries,
 )
-from newsmon.alerts.mail import SendResult, SmtpSettings, message_id_for
 from newsmon.config import Settings, load_feeds
 from newsmon.dev.demo import DemoPage, DemoSite
 from newsmon.pipeline import ingest
-from newsmon.store import IndexNames, bulk_write, ensure_indices
+from newsmon.store import IndexNames
 
-from .conftest import FIXTURES, REPO
-from .test_mail import Handler, Received, smtp_server
+from .helpers.alerts import article_doc, ledger_docs, rules_from, write_articles
+from .helpers.paths import FIXTURES, REPO
+from .helpers.smtp import SENDER, Handler, Received, plain_text
 
 pytestmark = pytest.mark.es
 
-SENDER = "alerts@newsmon.test"
 FAST = AlertSettings(lag=timedelta(0), retry_after=timedelta(minutes=5))
 SEED_TITLE = "US Defence secretary wants to improve Pak-US ties"
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Handler, SmtpSettings]]:
-    with smtp_server() as (handler, port):
-        yield handler, SmtpSettings(port=port, sender=SENDER, timeout=5)
-
-
-@pytest.fixture
-def names(es: Elasticsearch, settings: Settings) -> IndexNames:
-    names = IndexNames(settings.index_prefix)
-    ensure_indices(es, names, settings.config_dir)
-    return names
-
-
-def _rules(text: str) -> RuleSet:
-    return parse_rules(text, "alerts.yaml")
-
-
-def _text(received: Received) -> str:
-    body = received.message.get_body(("plain",))
-    assert body is not None
-    return str(body.get_content()).replace("\r\n", "\n")
 
 
 def _html(received: Received) -> str:
@@ -75,41 +52,7 @@ def _html(received: Received) -> str:
 
 def _items(received: Received) -> list[str]:
     """The story titles an email lists (its numbered lines)."""
-    return re.findall(r"^\d+\. (.+)$", _text(received), re.MULTILINE)
-
-
-def _ledger(es: Elasticsearch, names: IndexNames, **term: str) -> list[dict[str, Any]]:
-    index = names.index("alert-ledger")
-    es.indices.refresh(index=index)
-    filters = [{"term": {k: v}} for k, v in term.items()]
-    hits = es.search(index=index, query={"bool": {"filter": filters}}, size=1000)["hits"]["hits"]
-    return [{"_id": h["_id"], **h["_source"]} for h in hits]
-
-
-def _article(n: int, title: str, text: str, **fields: Any) -> tuple[str, str, dict[str, Any]]:
-    now = datetime.now(UTC).isoformat()
-    domain = fields.pop("domain", f"outlet{n}.example")
-    doc = {
-        "url": f"https://{domain}/news/{n}",
-        "canonical_url": f"https://{domain}/news/{n}",
-        "domain": domain,
-        "site_name": domain,
-        "title": title,
-        "text": text,
-        "published_at": now,
-        "indexed_at": now,
-        "language": "en",
-        "feed_id": "wire",
-        "tags": ["test"],
-        "extraction": "full",
-        **fields,
-    }
-    return ("create", f"article-{n}", {k: v for k, v in doc.items() if v is not None})
-
-
-def _write(es: Elasticsearch, names: IndexNames, *docs: tuple[str, str, dict[str, Any]]) -> None:
-    report = bulk_write(es, names.articles, docs, refresh=True)
-    assert not report.failed and len(report.ok) == len(docs)
+    return re.findall(r"^\d+\. (.+)$", plain_text(received), re.MULTILINE)
 
 
 # --- ingest real pages, alert, and alert once ---------------------------------------------------
@@ -150,12 +93,12 @@ def test_ingested_pages_alert_once_per_story_with_highlighted_snippets(
     assert pak.rcpt_tos == ["defence-desk@example.org"]
     assert pak.message["Subject"] == f"[newsmon] Pakistan–US defence ties: {SEED_TITLE}"
     assert _items(pak) == [SEED_TITLE]
-    text = _text(pak)
+    text = plain_text(pak)
     assert "*US-Pakistan*" in text  # the phrase, highlighted as a whole
     assert "*Defence*" in text and "*Army*" in text
     assert "<em>" in _html(pak)
     assert "www.bolnews.com/pakistan/2021/08/us-defence-secretary/" in text
-    [decision] = _ledger(es, names, rule_id="pak-us-defence", kind="story")
+    [decision] = ledger_docs(es, names, rule_id="pak-us-defence", kind="story")
     assert decision["status"] == "sent"
     assert pak.message["Message-ID"] == message_id_for(decision["batch_key"], SENDER)
     email_doc = es.get(index=names.index("alert-ledger"), id=email_id(decision["batch_key"]))
@@ -165,12 +108,12 @@ def test_ingested_pages_alert_once_per_story_with_highlighted_snippets(
     # several stories for the wider rule: one item per story, every story once
     afg = by_rule["afghanistan-daily"]
     assert sorted(afg.rcpt_tos) == ["editor@example.org", "south-asia@example.org"]
-    decisions = _ledger(es, names, rule_id="afghanistan-daily", kind="story")
+    decisions = ledger_docs(es, names, rule_id="afghanistan-daily", kind="story")
     stories = {d["story_id"] for d in decisions}
     assert len(stories) == len(decisions) >= 3
     assert len(_items(afg)) == len(stories)
     assert SEED_TITLE in _items(afg)
-    assert re.search(r"\*(Afghanistan|Afghan|Taliban|Kabul)\*", _text(afg))
+    assert re.search(r"\*(Afghanistan|Afghan|Taliban|Kabul)\*", plain_text(afg))
     matching = es.search(
         index=names.articles,
         size=0,
@@ -189,7 +132,7 @@ def test_stories_are_grouped_new_articles_only_and_filters_apply(
     es: Elasticsearch, names: IndexNames, smtp: tuple[Handler, SmtpSettings]
 ) -> None:
     handler, smtp_settings = smtp
-    rule_set = _rules(
+    rule_set = rules_from(
         "alerts:\n"
         "  - id: floods\n"
         "    name: Floods\n"
@@ -198,20 +141,20 @@ def test_stories_are_grouped_new_articles_only_and_filters_apply(
         "    recipients: [desk@example.org]\n"
     )
     text = "Monsoon floods hit the valley; rescue teams were sent."
-    _write(
+    write_articles(
         es,
         names,
         # one story told by three outlets
-        _article(1, "Floods in Swat", text, story_id="story-swat", domain="dawn.com"),
-        _article(2, "Swat floods", text, story_id="story-swat", domain="geo.tv"),
-        _article(3, "Swat flooding", text, story_id="story-swat", domain="bolnews.com"),
+        article_doc(1, "Floods in Swat", text, story_id="story-swat", domain="dawn.com"),
+        article_doc(2, "Swat floods", text, story_id="story-swat", domain="geo.tv"),
+        article_doc(3, "Swat flooding", text, story_id="story-swat", domain="bolnews.com"),
         # an article the story clustering has not seen: a story of its own
-        _article(4, "Flood warning for Sindh", "The flood warning stays.", story_id=None),
+        article_doc(4, "Flood warning for Sindh", "The flood warning stays.", story_id=None),
         # a story the stories index knows: its outlet count comes from there
-        _article(5, "Floods in Bangladesh", text, story_id="story-bd"),
+        article_doc(5, "Floods in Bangladesh", text, story_id="story-bd"),
         # not for this rule: the NOT clause, the language filter
-        _article(6, "Cricket washed out by floods", "Flooded cricket ground.", story_id="c"),
-        _article(7, "Inondations", "Floods en français", language="fr", story_id="fr"),
+        article_doc(6, "Cricket washed out by floods", "Flooded cricket ground.", story_id="c"),
+        article_doc(7, "Inondations", "Floods en français", language="fr", story_id="fr"),
     )
     es.index(
         index=names.stories, id="story-bd", document={"story_id": "story-bd", "outlet_count": 6}
@@ -226,22 +169,24 @@ def test_stories_are_grouped_new_articles_only_and_filters_apply(
         "Floods in Bangladesh",
         "Floods in Swat",  # the story's first article
     ]
-    text_part = _text(received)
+    text_part = plain_text(received)
     assert "also in 2 other outlets" in text_part  # three outlets ran the Swat story
     assert "also in 5 other outlets" in text_part  # from the stories index
     assert "*floods*" in text_part.lower()
-    decisions = {d["story_id"]: d for d in _ledger(es, names, kind="story")}
+    decisions = {d["story_id"]: d for d in ledger_docs(es, names, kind="story")}
     assert set(decisions) == {"story-swat", "article-4", "story-bd"}
     assert decisions["story-swat"]["matched_articles"] == 3
     assert decisions["story-swat"]["article_id"] == "article-1"
 
     # a later article of a story already alerted: no new email; a back-dated new story: alerted
     old = (datetime.now(UTC) - timedelta(days=400)).isoformat()
-    _write(
+    write_articles(
         es,
         names,
-        _article(8, "Swat floods recede", text, story_id="story-swat", domain="tribune.com.pk"),
-        _article(9, "Floods of 2024, a look back", text, story_id="story-back", published_at=old),
+        article_doc(8, "Swat floods recede", text, story_id="story-swat", domain="tribune.com.pk"),
+        article_doc(
+            9, "Floods of 2024, a look back", text, story_id="story-back", published_at=old
+        ),
     )
     again = run_alerts(es, names, rule_set, FAST, smtp_settings)
 
@@ -257,11 +202,11 @@ def test_crash_between_decided_and_sent_sends_exactly_one_email_on_retry(
     es: Elasticsearch, names: IndexNames, smtp: tuple[Handler, SmtpSettings]
 ) -> None:
     handler, smtp_settings = smtp
-    rule_set = _rules(
+    rule_set = rules_from(
         "alerts:\n  - id: quake\n    name: Quake\n    query: earthquake\n"
         "    recipients: [desk@example.org]\n"
     )
-    _write(es, names, _article(1, "Earthquake in Quetta", "An earthquake shook Quetta."))
+    write_articles(es, names, article_doc(1, "Earthquake in Quetta", "An earthquake shook Quetta."))
 
     def crash(message: Any, settings: SmtpSettings) -> SendResult:
         raise KeyboardInterrupt("killed between decided and sent")
@@ -270,9 +215,9 @@ def test_crash_between_decided_and_sent_sends_exactly_one_email_on_retry(
         run_alerts(es, names, rule_set, FAST, smtp_settings, send=crash)
 
     assert handler.received == []
-    [decision] = _ledger(es, names, kind="story")
+    [decision] = ledger_docs(es, names, kind="story")
     assert decision["status"] == "pending"  # decided, not sent
-    [claim] = _ledger(es, names, kind="email")
+    [claim] = ledger_docs(es, names, kind="email")
     assert claim["status"] == "retry" and "interrupted" in claim["smtp_reason"]
 
     retry = run_alerts(es, names, rule_set, FAST, smtp_settings)
@@ -283,7 +228,7 @@ def test_crash_between_decided_and_sent_sends_exactly_one_email_on_retry(
 
     assert run_alerts(es, names, rule_set, FAST, smtp_settings).counts["emails_sent"] == 0
     assert len(handler.received) == 1
-    [email_doc] = _ledger(es, names, kind="email")
+    [email_doc] = ledger_docs(es, names, kind="email")
     assert (email_doc["status"], email_doc["attempts"]) == ("sent", 1)
 
 
@@ -291,14 +236,14 @@ def test_a_killed_sender_is_taken_over_after_the_claim_timeout(
     es: Elasticsearch, names: IndexNames, smtp: tuple[Handler, SmtpSettings]
 ) -> None:
     handler, smtp_settings = smtp
-    rules = _rules(
+    rules = rules_from(
         "alerts:\n  - id: quake\n    name: Quake\n    query: earthquake\n"
         "    recipients: [desk@example.org]\n"
     ).rules
-    _write(es, names, _article(1, "Earthquake in Quetta", "An earthquake shook Quetta."))
+    write_articles(es, names, article_doc(1, "Earthquake in Quetta", "An earthquake shook Quetta."))
     now = datetime.now(UTC)
     decide(es, names, rules, FAST, now=now)
-    [decision] = _ledger(es, names, kind="story")
+    [decision] = ledger_docs(es, names, kind="story")
     # a worker claimed the batch, then was killed (no chance to release it)
     es.index(
         index=names.index("alert-ledger"),
@@ -326,18 +271,18 @@ def test_smtp_451_is_retried_later_and_550_is_recorded_failed(
     es: Elasticsearch, names: IndexNames, smtp: tuple[Handler, SmtpSettings]
 ) -> None:
     handler, smtp_settings = smtp
-    rule_set = _rules(
+    rule_set = rules_from(
         "alerts:\n"
         "  - id: quake\n    name: Quake\n    query: earthquake\n"
         "    recipients: [desk@example.org]\n"
         "  - id: drought\n    name: Drought\n    query: drought\n"
         "    recipients: [gone@example.org]\n"
     )
-    _write(
+    write_articles(
         es,
         names,
-        _article(1, "Earthquake in Quetta", "An earthquake shook Quetta."),
-        _article(2, "Drought in Thar", "The drought goes on."),
+        article_doc(1, "Earthquake in Quetta", "An earthquake shook Quetta."),
+        article_doc(2, "Drought in Thar", "The drought goes on."),
     )
     handler.rcpt_replies = {
         "desk@example.org": "451 4.7.1 Greylisted, try again later",
@@ -349,11 +294,11 @@ def test_smtp_451_is_retried_later_and_550_is_recorded_failed(
 
     assert handler.received == []
     assert (first.counts["emails_retry"], first.counts["emails_failed"]) == (1, 1)
-    quake = _ledger(es, names, rule_id="quake")
+    quake = ledger_docs(es, names, rule_id="quake")
     assert {d["kind"]: d["status"] for d in quake} == {"story": "retry", "email": "retry"}
     [quake_email] = [d for d in quake if d["kind"] == "email"]
     assert quake_email["smtp_code"] == 451 and "Greylisted" in quake_email["smtp_reason"]
-    drought = _ledger(es, names, rule_id="drought")
+    drought = ledger_docs(es, names, rule_id="drought")
     assert {d["kind"]: d["status"] for d in drought} == {"story": "failed", "email": "failed"}
     [drought_email] = [d for d in drought if d["kind"] == "email"]
     assert drought_email["smtp_code"] == 550 and "No such user" in drought_email["smtp_reason"]
@@ -367,7 +312,7 @@ def test_smtp_451_is_retried_later_and_550_is_recorded_failed(
     assert received.rcpt_tos == ["desk@example.org"] and _items(received) == [
         "Earthquake in Quetta"
     ]
-    quake = _ledger(es, names, rule_id="quake")
+    quake = ledger_docs(es, names, rule_id="quake")
     assert {d["kind"]: d["status"] for d in quake} == {"story": "sent", "email": "sent"}
     [quake_email] = [d for d in quake if d["kind"] == "email"]
     assert quake_email["attempts"] == 2
@@ -377,11 +322,11 @@ def test_a_recipient_greylisted_alone_gets_the_email_later(
     es: Elasticsearch, names: IndexNames, smtp: tuple[Handler, SmtpSettings]
 ) -> None:
     handler, smtp_settings = smtp
-    rule_set = _rules(
+    rule_set = rules_from(
         "alerts:\n  - id: quake\n    name: Quake\n    query: earthquake\n"
         "    recipients: [desk@example.org, late@example.org]\n"
     )
-    _write(es, names, _article(1, "Earthquake in Quetta", "An earthquake shook Quetta."))
+    write_articles(es, names, article_doc(1, "Earthquake in Quetta", "An earthquake shook Quetta."))
     handler.rcpt_replies = {"late@example.org": "450 4.2.1 Mailbox busy"}
     now = datetime.now(UTC)
 
@@ -392,7 +337,7 @@ def test_a_recipient_greylisted_alone_gets_the_email_later(
     assert [r.rcpt_tos for r in handler.received] == [["desk@example.org"], ["late@example.org"]]
     ids = {r.message["Message-ID"] for r in handler.received}
     assert len(ids) == 1  # the same email, recognisably
-    [email_doc] = _ledger(es, names, kind="email")
+    [email_doc] = ledger_docs(es, names, kind="email")
     assert email_doc["status"] == "sent" and email_doc["recipients_left"] == []
 
 
@@ -402,7 +347,7 @@ def test_digest_collects_the_period_and_sends_when_it_ends(
     handler, smtp_settings = smtp
     now = datetime.now(UTC)
     due = (now + timedelta(hours=2)).replace(second=0, microsecond=0)
-    rule_set = _rules(
+    rule_set = rules_from(
         "alerts:\n  - id: quakes\n    name: Quakes digest\n    query: earthquake\n"
         "    recipients: [desk@example.org]\n    mode: digest\n"
         f"    schedule: daily {due:%H:%M} UTC\n"
@@ -411,9 +356,11 @@ def test_digest_collects_the_period_and_sends_when_it_ends(
     def run(mode: str, at: datetime) -> Any:
         return run_alerts(es, names, rule_set, FAST, smtp_settings, mode=mode, now=at)  # type: ignore[arg-type]
 
-    _write(es, names, _article(1, "Earthquake in Quetta", "An earthquake shook Quetta."))
+    write_articles(es, names, article_doc(1, "Earthquake in Quetta", "An earthquake shook Quetta."))
     run("digest", now)
-    _write(es, names, _article(2, "Earthquake in Gilgit", "Another earthquake, in Gilgit."))
+    write_articles(
+        es, names, article_doc(2, "Earthquake in Gilgit", "Another earthquake, in Gilgit.")
+    )
     run("digest", datetime.now(UTC) + timedelta(minutes=1))
     run("immediate", due)  # immediate runs never send digests
     assert handler.received == []
@@ -425,7 +372,7 @@ def test_digest_collects_the_period_and_sends_when_it_ends(
     assert received.message["Subject"] == "[newsmon] Quakes digest: 2 new stories (digest)"
     assert sorted(_items(received)) == ["Earthquake in Gilgit", "Earthquake in Quetta"]
     period = f"{due - timedelta(days=1):%Y-%m-%d %H:%M} to {due:%Y-%m-%d %H:%M} (UTC)"
-    assert f"Digest: {period}" in _text(received)
+    assert f"Digest: {period}" in plain_text(received)
     assert run("digest", due + timedelta(minutes=5)).emails == []
 
 
@@ -433,7 +380,7 @@ def test_digest_collects_the_period_and_sends_when_it_ends(
 
 
 def test_queries_are_validated_by_elasticsearch(es: Elasticsearch, names: IndexNames) -> None:
-    rule_set = _rules(
+    rule_set = rules_from(
         "alerts:\n"
         "  - id: good\n    name: Good\n    query: 'Pakistan AND \"US defence\"~3'\n"
         "    recipients: [a@example.org]\n"
@@ -461,7 +408,7 @@ def test_preview_counts_per_day_samples_and_warns_of_floods(
     now = datetime.now(UTC).replace(hour=12)
     days = [now - timedelta(days=d) for d in (0, 1, 1, 3)]
     docs = [
-        _article(
+        article_doc(
             n,
             f"Cricket news {n}",
             "The cricket match in Lahore.",
@@ -471,7 +418,7 @@ def test_preview_counts_per_day_samples_and_warns_of_floods(
         for n, d in enumerate(days)
     ]
     docs += [
-        _article(
+        article_doc(
             10 + n,
             f"Cricket score {n}",
             "More cricket.",
@@ -480,8 +427,8 @@ def test_preview_counts_per_day_samples_and_warns_of_floods(
         )
         for n in range(25)
     ]
-    _write(es, names, *docs)
-    rule = _rules(
+    write_articles(es, names, *docs)
+    rule = rules_from(
         "alerts:\n  - id: cricket\n    name: Cricket\n    query: cricket\n"
         "    recipients: [a@example.org]\n"
     ).rules[0]
@@ -530,7 +477,7 @@ def test_cli_check_preview_and_run(
         "NEWSMON_KIBANA_URL": "https://kibana.example.org",
     }.items():
         monkeypatch.setenv(key, value)
-    _write(es, names, _article(1, "Earthquake in Quetta", "An earthquake shook Quetta."))
+    write_articles(es, names, article_doc(1, "Earthquake in Quetta", "An earthquake shook Quetta."))
 
     assert main(["alerts", "check"]) == 0
     out = capsys.readouterr().out
@@ -563,7 +510,7 @@ def test_cli_check_preview_and_run(
     out = capsys.readouterr().out
     assert "email sent: rule quakes, 1 story to desk@example.org" in out
     [received] = handler.received
-    assert "Search in Kibana: https://kibana.example.org/app/discover#/" in _text(received)
+    assert "Search in Kibana: https://kibana.example.org/app/discover#/" in plain_text(received)
     assert main(["alerts", "run", "--rules", str(rules)]) == 0
     assert len(handler.received) == 1
 
@@ -574,13 +521,13 @@ def test_paging_splitting_and_email_caps_on_small_limits(
     smtp: tuple[Handler, SmtpSettings],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import newsmon.alerts.core as alerts
+    import newsmon.alerts.evaluate as alerts
 
     handler, smtp_settings = smtp
     # tiny limits: more stories than buckets, more hits than a page, a group of 2, 3 listed
     for name, value in {"STORY_BUCKETS": 2, "PAGE": 2, "GROUP": 2, "MAX_ITEMS": 3}.items():
         monkeypatch.setattr(alerts, name, value)
-    rule_set = _rules(
+    rule_set = rules_from(
         "alerts:\n"
         "  - id: broken\n    name: Broken\n    query: 'flood AND ('\n"
         "    recipients: [a@example.org]\n"
@@ -588,13 +535,13 @@ def test_paging_splitting_and_email_caps_on_small_limits(
         "    recipients: [desk@example.org]\n"
     )
     text = "The flood waters rose."
-    _write(
+    write_articles(
         es,
         names,
-        *[_article(n, f"Flood {n}", text, story_id=f"s{n}") for n in range(1, 6)],
-        _article(6, "Flood 1, again", text, story_id="s1"),
-        _article(7, "Flood without a story", text, story_id=None),
-        _article(8, "Another flood without a story", text, story_id=None),
+        *[article_doc(n, f"Flood {n}", text, story_id=f"s{n}") for n in range(1, 6)],
+        article_doc(6, "Flood 1, again", text, story_id="s1"),
+        article_doc(7, "Flood without a story", text, story_id=None),
+        article_doc(8, "Another flood without a story", text, story_id=None),
     )
 
     report = run_alerts(es, names, rule_set, FAST, smtp_settings)
@@ -605,8 +552,8 @@ def test_paging_splitting_and_email_caps_on_small_limits(
     assert report.counts["matches"] == 8
     [received] = handler.received
     assert len(_items(received)) == 3
-    assert "Note: 4 more matching stories not listed here." in _text(received)
-    assert "3 new stories, 8 articles" in _text(received)
+    assert "Note: 4 more matching stories not listed here." in plain_text(received)
+    assert "3 new stories, 8 articles" in plain_text(received)
     # the broken rule's window did not advance
     assert not es.exists(index=names.index("alert-state"), id="broken")
     assert es.get(index=names.index("alert-state"), id="floods")["_source"]["last_matches"] == 8
@@ -616,13 +563,13 @@ def test_a_batch_recorded_sent_is_repaired_not_resent(
     es: Elasticsearch, names: IndexNames, smtp: tuple[Handler, SmtpSettings]
 ) -> None:
     handler, smtp_settings = smtp
-    rules = _rules(
+    rules = rules_from(
         "alerts:\n  - id: quake\n    name: Quake\n    query: earthquake\n"
         "    recipients: [desk@example.org]\n"
     ).rules
-    _write(es, names, _article(1, "Earthquake in Quetta", "An earthquake shook Quetta."))
+    write_articles(es, names, article_doc(1, "Earthquake in Quetta", "An earthquake shook Quetta."))
     decide(es, names, rules, FAST)
-    [decision] = _ledger(es, names, kind="story")
+    [decision] = ledger_docs(es, names, kind="story")
     # the email went out and was recorded, then the worker died before updating the story
     es.index(
         index=names.index("alert-ledger"),
@@ -639,5 +586,5 @@ def test_a_batch_recorded_sent_is_repaired_not_resent(
     report = deliver(es, names, smtp_settings, FAST)
 
     assert report.emails == [] and handler.received == []
-    [decision] = _ledger(es, names, kind="story")
+    [decision] = ledger_docs(es, names, kind="story")
     assert decision["status"] == "sent"

@@ -28,7 +28,7 @@ from newsmon.text.boilerplate import (
     line_key,
 )
 
-from .conftest import SEED
+from .helpers.paths import SEED
 
 BOL = "bolnews.com"
 FOOTER = [

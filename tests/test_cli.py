@@ -14,7 +14,7 @@ import pytest
 from newsmon.config import Settings
 from newsmon.dev.demo import DemoSite
 
-from .conftest import NEWS_PAGES
+from .helpers.paths import NEWS_PAGES
 
 
 def newsmon(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

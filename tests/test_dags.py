@@ -19,32 +19,10 @@ from newsmon.config import Settings
 from newsmon.dev.demo import DemoPage, DemoSite
 from newsmon.store import IndexNames
 
-from .conftest import REPO
-from .test_mail import Handler, smtp_server
+from .helpers.paths import REPO
+from .helpers.smtp import Handler, smtp_server
 
 pytestmark = pytest.mark.airflow
-
-
-@pytest.fixture(scope="module")
-def airflow_db() -> None:
-    """A fresh SQLite metadata database in the session's AIRFLOW_HOME."""
-    airflow = Path(sys.executable).with_name("airflow")
-    done = subprocess.run(
-        [str(airflow), "db", "migrate"],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-
-
-@pytest.fixture(scope="module")
-def dagbag() -> object:
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(REPO / "dags"))
 
 
 def test_dagbag_imports_without_errors(dagbag: object) -> None:

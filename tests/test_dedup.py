@@ -34,7 +34,7 @@ from newsmon.text.dedup import (
     text_hash,
 )
 
-from .conftest import NEWS_PAGES, SEED
+from .helpers.paths import NEWS_PAGES, SEED
 
 TITLE = "US Defence secretary wants to improve Pak-US ties"
 

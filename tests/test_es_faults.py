@@ -1,9 +1,9 @@
 """Elasticsearch failing: busy answers, resets, timeouts, refused documents, a killed node.
 
-Faults come from a loopback proxy in front of the real node (tests/esproxy.py); the killed node
-is a separate node of this module's own, never the shared one. Whatever happens, the end state
-is every article exactly once, and no feed's validators advance past an article that is not in
-the index.
+Faults come from a loopback proxy in front of the real node (tests/helpers/esproxy.py); the
+killed node is a separate node of this module's own, never the shared one. Whatever happens, the
+end state is every article exactly once, and no feed's validators advance past an article that
+is not in the index.
 """
 
 from __future__ import annotations
@@ -27,19 +27,21 @@ import pytest
 from elasticsearch import ApiError, Elasticsearch
 
 from newsmon.cli import main
-from newsmon.config import ConfigError, FeedConfig, Settings, load_feeds
+from newsmon.config import ConfigError, FeedConfig, Settings
 from newsmon.dev import esnode
 from newsmon.dev.demo import DemoPage, DemoSite
 from newsmon.pipeline import RunSummary, _BatchWriter, _Work, build_article, ingest
 from newsmon.sources.feeds import FeedEntry
 from newsmon.store import IndexNames, bulk_write, connect, ensure_indices
+from newsmon.store.articles import to_document
 from newsmon.urls import canonical_url, url_id
 
-from .esproxy import ESProxy, Fault
+from .helpers.esproxy import ESProxy, Fault
+from .helpers.paths import REPO
+from .helpers.sites import write_feeds
 
 pytestmark = pytest.mark.es
 
-REPO = Path(__file__).resolve().parents[1]
 NEWSMON = Path(sys.executable).with_name("newsmon")
 
 
@@ -92,13 +94,6 @@ def _assert_exactly_once(es: Elasticsearch, names: IndexNames, urls: set[str]) -
 
 def _bulk_ids(docs: list[tuple[str, str, dict[str, Any]]]) -> set[str]:
     return {i for _op, i, _d in docs}
-
-
-@pytest.fixture
-def names(es: Elasticsearch, settings: Settings) -> IndexNames:
-    names = IndexNames(settings.index_prefix)
-    ensure_indices(es, names, settings.config_dir)
-    return names
 
 
 @pytest.fixture
@@ -327,11 +322,6 @@ def test_retry_settings_come_from_the_environment() -> None:
 # --- ingest against faults ----------------------------------------------------------------------
 
 
-def _feeds(site: DemoSite, settings: Settings) -> list[FeedConfig]:
-    Path(settings.feeds_file).write_text(site.feeds_yaml())
-    return load_feeds(settings.feeds_file)
-
-
 def _feed_urls(site: DemoSite) -> dict[str, set[str]]:
     """feed id -> canonical URLs of the articles it lists."""
     count = len(site.feed_names)
@@ -366,7 +356,7 @@ def small_site(news_pages: list[DemoPage]) -> Iterator[DemoSite]:
 def test_ingest_through_busy_and_failing_elasticsearch_indexes_everything_once(
     es: Elasticsearch, settings: Settings, small_site: DemoSite, proxy: ESProxy
 ) -> None:
-    feeds = _feeds(small_site, settings)
+    feeds = write_feeds(small_site, settings)
     names = IndexNames(settings.index_prefix)
     articles = f'"_index":"{names.articles}'
     proxy.faults += [
@@ -402,7 +392,7 @@ def test_ingest_through_busy_and_failing_elasticsearch_indexes_everything_once(
 def test_article_still_refused_as_busy_holds_back_only_its_feed(
     es: Elasticsearch, settings: Settings, small_site: DemoSite, proxy: ESProxy
 ) -> None:
-    feeds = _feeds(small_site, settings)
+    feeds = write_feeds(small_site, settings)
     names = IndexNames(settings.index_prefix)
     stuck = small_site.url_of(small_site.pages[0])  # listed by feed1
     proxy.faults.append(
@@ -481,19 +471,25 @@ def test_document_the_mapping_refuses_is_stored_minimal_with_the_reason(
     es.index(
         index=names.articles,
         id=fallback.doc_id,
-        document=build_article(
-            fallback.entry.url, fallback.entry.canonical_url, None, entry=fallback.entry, feed=feed
+        document=to_document(
+            build_article(
+                fallback.entry.url,
+                fallback.entry.canonical_url,
+                None,
+                entry=fallback.entry,
+                feed=feed,
+            )
         ),
         refresh=True,
     )
     summary = RunSummary()
     writer = _BatchWriter(es, names, summary)
     for work in (good, bad, fallback):
-        doc = build_article(work.entry.url, work.entry.canonical_url, None, entry=work.entry)
-        doc["feed_id"] = feed.id
-        if work is not good:
-            doc["published_at"] = "the day before yesterday"  # not a date: refused by the mapping
-        writer.add(work, doc)
+        article = build_article(work.entry.url, work.entry.canonical_url, None, entry=work.entry)
+        article = replace(article, feed_id=feed.id)
+        if work is not good:  # not a date: refused by the mapping
+            article = replace(article, published_at="the day before yesterday")  # type: ignore[arg-type]
+        writer.add(work, article)
 
     writer.flush()
 
@@ -526,7 +522,7 @@ def test_document_the_mapping_refuses_is_stored_minimal_with_the_reason(
 def test_ingest_stores_refused_articles_and_advances_their_feeds(
     es: Elasticsearch, settings: Settings, small_site: DemoSite, proxy: ESProxy
 ) -> None:
-    feeds = _feeds(small_site, settings)
+    feeds = write_feeds(small_site, settings)
     names = IndexNames(settings.index_prefix)
     refused = {small_site.url_of(small_site.pages[n]) for n in (0, 4)}
     proxy.faults.append(
@@ -561,7 +557,7 @@ def test_ingest_stores_refused_articles_and_advances_their_feeds(
 def test_refused_article_whose_record_is_refused_too_holds_back_its_feed(
     es: Elasticsearch, settings: Settings, small_site: DemoSite, proxy: ESProxy
 ) -> None:
-    feeds = _feeds(small_site, settings)
+    feeds = write_feeds(small_site, settings)
     names = IndexNames(settings.index_prefix)
     refused = small_site.url_of(small_site.pages[2])  # listed by feed3
     proxy.faults.append(
@@ -696,7 +692,7 @@ def test_node_killed_during_bulk_load_then_rerun_reaches_the_clean_end_state(
     es: Elasticsearch, settings: Settings, news_site: DemoSite, own_node: OwnNode
 ) -> None:
     feeds_file = Path(settings.feeds_file)
-    feeds = _feeds(news_site, settings)
+    feeds = write_feeds(news_site, settings)
     names = IndexNames(settings.index_prefix)
     # the reference: a clean run of the same site on the shared node
     reference = replace(settings, index_prefix=f"{settings.index_prefix}ref-")

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import gzip
 import socket
-import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import ip_network
 from typing import Any
 
@@ -19,73 +17,10 @@ import urllib3.util.connection
 from newsmon.config import FetchSettings
 from newsmon.sources.fetch import Fetcher, FetchOutcome, Validators, address_allowed
 
+from .helpers.sites import Handler, Server, redirect
+
 LOOPBACK = (ip_network("127.0.0.1/32"),)
 PAGE = b"<!DOCTYPE html><html><head><title>Hi</title></head><body><p>Hello</p></body></html>"
-
-Route = Callable[["_Handler"], object]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Httpd
-
-    def do_GET(self) -> None:
-        owner = self.server.owner
-        owner.requests.append((self.path, dict(self.headers)))
-        route = owner.routes.get(self.path.split("?", 1)[0])
-        if route is None:
-            self.reply(404, b"not here", "text/plain")
-        else:
-            route(self)
-
-    def reply(
-        self, status: int, body: bytes, content_type: str = "text/html", **headers: str
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in headers.items():
-            self.send_header(name.replace("_", "-"), value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-class _Httpd(ThreadingHTTPServer):
-    daemon_threads = True
-    owner: Server
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        request = super().get_request()
-        self.owner.connections += 1
-        return request
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass  # clients hanging up on purpose (caps, deadlines) are expected here
-
-
-class Server:
-    """A loopback HTTP server that counts the connections it accepts."""
-
-    def __init__(self, host: str = "127.0.0.1") -> None:
-        self.routes: dict[str, Route] = {}
-        self.requests: list[tuple[str, dict[str, str]]] = []
-        self.connections = 0
-        self.stop = threading.Event()
-        self.httpd = _Httpd((host, 0), _Handler)
-        self.httpd.owner = self
-        self.port = self.httpd.server_address[1]
-        self.base = f"http://{host}:{self.port}"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture
@@ -106,7 +41,7 @@ def _fetcher(**overrides: Any) -> Fetcher:
     return Fetcher(FetchSettings(**settings))
 
 
-def _page(handler: _Handler) -> None:
+def _page(handler: Handler) -> None:
     etag = '"v1"'
     modified = "Tue, 03 Jun 2025 10:00:00 GMT"
     if handler.headers.get("If-None-Match") == etag:
@@ -119,13 +54,6 @@ def _page(handler: _Handler) -> None:
         handler.end_headers()
         return
     handler.reply(200, PAGE, "text/html; charset=utf-8", ETag=etag, Last_Modified=modified)
-
-
-def _redirect(location: str, status: int = 302) -> Route:
-    def route(handler: _Handler) -> None:
-        handler.reply(status, b"", Location=location)
-
-    return route
 
 
 # --- the address guard ---------------------------------------------------------------------------
@@ -271,7 +199,7 @@ def test_redirect_to_a_blocked_loopback_address(server: Server, connect_spy: lis
     other = Server("127.0.0.2")
     try:
         other.routes["/secret"] = _page
-        server.routes["/go"] = _redirect(other.base + "/secret")
+        server.routes["/go"] = redirect(other.base + "/secret")
         with _fetcher() as fetcher:  # only 127.0.0.1/32 is allowed
             result = fetcher.get_html(server.base + "/go")
         assert result.outcome is FetchOutcome.BLOCKED
@@ -297,7 +225,7 @@ def test_redirect_to_a_blocked_loopback_address(server: Server, connect_spy: lis
 def test_redirect_to_private_address_is_refused_without_connecting(
     server: Server, connect_spy: list[Any], target: str
 ) -> None:
-    server.routes["/go"] = _redirect(target, 301)
+    server.routes["/go"] = redirect(target, 301)
     started = time.monotonic()
     with _fetcher(connect_timeout=3.0) as fetcher:
         result = fetcher.get_html(server.base + "/go")
@@ -311,7 +239,7 @@ def test_redirect_to_private_address_is_refused_without_connecting(
 
 def _chain(server: Server, length: int) -> None:
     for i in range(length, 0, -1):
-        server.routes[f"/r{i}"] = _redirect(f"/r{i - 1}")
+        server.routes[f"/r{i}"] = redirect(f"/r{i - 1}")
     server.routes["/r0"] = _page
 
 
@@ -336,7 +264,7 @@ def test_redirect_chain_over_the_limit(server: Server) -> None:
 
 
 def test_redirect_loop_ends(server: Server) -> None:
-    server.routes["/loop"] = _redirect("/loop", 307)
+    server.routes["/loop"] = redirect("/loop", 307)
     started = time.monotonic()
     with _fetcher(max_redirects=5) as fetcher:
         result = fetcher.get_html(server.base + "/loop")
@@ -353,7 +281,7 @@ def test_no_redirects_allowed(server: Server) -> None:
 
 
 def test_redirect_to_another_scheme(server: Server, connect_spy: list[Any]) -> None:
-    server.routes["/go"] = _redirect("file:///etc/passwd")
+    server.routes["/go"] = redirect("file:///etc/passwd")
     with _fetcher() as fetcher:
         result = fetcher.get_html(server.base + "/go")
     assert result.outcome is FetchOutcome.INVALID_URL
@@ -462,7 +390,7 @@ MB = 1024 * 1024
 
 
 def test_declared_length_over_the_cap(server: Server) -> None:
-    def big(handler: _Handler) -> None:
+    def big(handler: Handler) -> None:
         handler.send_response(200)
         handler.send_header("Content-Type", "text/html")
         handler.send_header("Content-Length", str(50 * MB))
@@ -478,7 +406,7 @@ def test_declared_length_over_the_cap(server: Server) -> None:
 
 
 def test_undeclared_length_over_the_cap(server: Server) -> None:
-    def stream(handler: _Handler) -> None:
+    def stream(handler: Handler) -> None:
         handler.send_response(200)
         handler.send_header("Content-Type", "text/html")
         handler.end_headers()  # HTTP/1.0 without a length: the body ends when the socket closes
@@ -541,7 +469,7 @@ def test_gzip_bomb_stops_at_the_cap(server: Server) -> None:
 
 
 def test_dripping_body_ends_at_the_deadline(server: Server) -> None:
-    def drip(handler: _Handler) -> None:
+    def drip(handler: Handler) -> None:
         handler.send_response(200)
         handler.send_header("Content-Type", "text/html")
         handler.send_header("Content-Length", "100000")
@@ -564,7 +492,7 @@ def test_dripping_body_ends_at_the_deadline(server: Server) -> None:
 
 
 def test_dripping_headers_end_at_the_deadline(server: Server) -> None:
-    def drip(handler: _Handler) -> None:
+    def drip(handler: Handler) -> None:
         head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-Padding: " + b"p" * 200
         for byte in head:
             if server.stop.wait(0.2):

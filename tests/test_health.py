@@ -13,18 +13,16 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
-from newsmon.alerts.core import AlertSettings, parse_rules, run_alerts
-from newsmon.alerts.mail import SmtpSettings
+from newsmon.alerts import AlertSettings, SmtpSettings, parse_rules, run_alerts
+from newsmon.alerts.notes import failing_note, source_notes
 from newsmon.cli import main
 from newsmon.config import FeedConfig, Settings, load_feeds, parse_feeds
 from newsmon.dev.demo import DemoPage, DemoSite
 from newsmon.health import (
     RECENT_FAILURES,
-    failing_note,
     feed_health,
     next_state,
     render_table,
-    source_notes,
 )
 from newsmon.pipeline import ingest
 from newsmon.sources.feeds import FeedOutcome, FeedResult
@@ -32,7 +30,7 @@ from newsmon.sources.fetch import FetchOutcome
 from newsmon.store import IndexNames, bulk_write, ensure_indices
 from newsmon.store.feeds import FeedState, load_feed_states
 
-from .test_mail import Handler, Received, smtp_server
+from .helpers.smtp import Handler, plain_text
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -243,18 +241,6 @@ def test_new_template_fields_are_added_to_an_existing_feeds_index(
 FAST = AlertSettings(lag=timedelta(0))
 
 
-@pytest.fixture
-def smtp() -> Iterator[tuple[Handler, SmtpSettings]]:
-    with smtp_server() as (handler, port):
-        yield handler, SmtpSettings(port=port, sender="alerts@newsmon.test", timeout=5)
-
-
-def _text(received: Received) -> str:
-    body = received.message.get_body(("plain",))
-    assert body is not None
-    return str(body.get_content()).replace("\r\n", "\n")
-
-
 FEEDS = parse_feeds(
     "feeds:\n"
     + "".join(
@@ -330,7 +316,7 @@ def _digest(
         es, names, rule_set, FAST, smtp_settings, mode="digest", now=due, source_notes=notes
     )
     assert report.counts["emails_sent"] == 2
-    return {r.rcpt_tos[0]: _text(r) for r in handler.received}
+    return {r.rcpt_tos[0]: plain_text(r) for r in handler.received}
 
 
 def test_digest_says_how_many_sources_behind_the_rule_failed_for_a_day(
@@ -366,8 +352,8 @@ def test_digest_of_healthy_sources_has_no_failing_line(
 def test_the_sources_behind_a_rule_are_the_feeds_its_filters_select(
     es: Elasticsearch, settings: Settings
 ) -> None:
-    from newsmon.alerts.core import RuleFilters
-    from newsmon.health import rule_feeds
+    from newsmon.alerts import RuleFilters
+    from newsmon.alerts.notes import rule_feeds
 
     names = IndexNames(settings.index_prefix)
     ensure_indices(es, names, settings.config_dir)

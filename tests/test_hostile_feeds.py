@@ -30,8 +30,8 @@ from newsmon.sources.feeds import (
     read_feed,
 )
 from newsmon.sources.fetch import Fetcher, FetchOutcome
-from tests.test_fetch import Server
-from tests.test_hostile_fetch import Sentinel
+
+from .helpers.sites import Sentinel, Server
 
 FEED_URL = "https://news.example/feed.xml"
 MARGIN = 2.5  # seconds
@@ -111,13 +111,6 @@ class _Bounded:
             self.peak = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
         self.seconds = time.monotonic() - self.started
-
-
-@pytest.fixture
-def sentinel() -> Iterator[Sentinel]:
-    guard = Sentinel()
-    yield guard
-    guard.close()
 
 
 @pytest.fixture

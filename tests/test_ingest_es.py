@@ -10,18 +10,16 @@ from pathlib import Path
 import pytest
 from elasticsearch import Elasticsearch
 
-from newsmon.config import FeedConfig, Settings, load_feeds
+from newsmon.config import Settings, load_feeds
 from newsmon.dev.demo import DemoSite
 from newsmon.pipeline import ingest
 from newsmon.store import IndexNames, connect, ensure_indices
 from newsmon.urls import canonical_url, url_id
 
+from .helpers.paths import FIXTURES, NEWS_PAGES, SEED
+from .helpers.sites import write_feeds
+
 pytestmark = pytest.mark.es
-
-
-def _feeds(site: DemoSite, settings: Settings) -> list[FeedConfig]:
-    Path(settings.feeds_file).write_text(site.feeds_yaml())
-    return load_feeds(settings.feeds_file)
 
 
 def _count(es: Elasticsearch, settings: Settings, **query: object) -> int:
@@ -37,7 +35,7 @@ def _page_requests(site: DemoSite) -> int:
 def test_cycle_indexes_every_page_once_and_second_cycle_costs_nothing(
     es: Elasticsearch, settings: Settings, news_site: DemoSite
 ) -> None:
-    feeds = _feeds(news_site, settings)
+    feeds = write_feeds(news_site, settings)
     ensure_indices(connect(settings), IndexNames(settings.index_prefix), settings.config_dir)
     unique = {canonical_url(news_site.url_of(p)) for p in news_site.pages}
 
@@ -75,7 +73,7 @@ def test_cycle_indexes_every_page_once_and_second_cycle_costs_nothing(
 def test_changed_feed_fetches_only_the_new_article(
     es: Elasticsearch, settings: Settings, news_pages: list, news_site: DemoSite
 ) -> None:
-    feeds = _feeds(news_site, settings)
+    feeds = write_feeds(news_site, settings)
     ingest(feeds, settings)
     before = dict(news_site.requests)
     extra = news_pages[0]
@@ -103,7 +101,7 @@ def test_changed_feed_fetches_only_the_new_article(
 def test_rerun_after_lost_feed_state_creates_no_duplicate(
     es: Elasticsearch, settings: Settings, news_site: DemoSite
 ) -> None:
-    feeds = _feeds(news_site, settings)
+    feeds = write_feeds(news_site, settings)
     ingest(feeds, settings)
     total = _count(es, settings)
     names = IndexNames(settings.index_prefix)
@@ -168,7 +166,7 @@ def test_refused_documents_are_reported_and_their_feed_is_read_again(
     names = IndexNames(settings.index_prefix)
     ensure_indices(es, names, settings.config_dir)
     with DemoSite(news_pages[:5], feed_count=1) as site:
-        feeds = _feeds(site, settings)
+        feeds = write_feeds(site, settings)
         es.indices.put_settings(
             index=names.first_articles_index, settings={"index.blocks.write": True}
         )
@@ -192,15 +190,13 @@ def test_refused_documents_are_reported_and_their_feed_is_read_again(
 def test_seed_page_is_indexed_with_the_title_once_and_only_its_paragraphs(
     es: Elasticsearch, settings: Settings
 ) -> None:
-    from .conftest import FIXTURES, SEED
-
     html = (FIXTURES / "seed" / "bolnews-us-defence-secretary.html").read_bytes()
     with DemoSite([], feed_count=0) as site:
         url = site.add_page("/www.bolnews.com/pakistan/2021/08/us-defence-secretary/", html)
         title = "US Defence secretary wants to improve Pak-US ties"
         site.set_feed("bol", [(url + "?utm_source=rss", title, datetime(2021, 8, 11, tzinfo=UTC))])
         site.feed_names.append("bol")
-        summary = ingest(_feeds(site, settings), settings)
+        summary = ingest(write_feeds(site, settings), settings)
 
     assert summary.articles["indexed"] == 1
     doc = es.get(index=IndexNames(settings.index_prefix).articles, id=url_id(canonical_url(url)))
@@ -231,7 +227,7 @@ def test_a_page_whose_canonical_url_is_indexed_is_that_document(
         liar = site.add_page("/harbour", _page("Harbour news", canonical, other))
         site.set_feed("a", [(first, "Bus routes approved", datetime(2024, 3, 1, tzinfo=UTC))])
         site.feed_names.append("a")
-        feeds = _feeds(site, settings)
+        feeds = write_feeds(site, settings)
         ingest(feeds, settings)
         site.set_feed(
             "a",
@@ -270,8 +266,6 @@ FOOTER = [
 def test_lines_a_site_repeats_are_learned_and_removed(
     es: Elasticsearch, settings: Settings
 ) -> None:
-    from .conftest import NEWS_PAGES
-
     truth = json.loads((NEWS_PAGES / "ground-truth.json").read_text())
     bodies = [v["articleBody"] for _k, v in sorted(truth.items())[:4]]
     with DemoSite([], feed_count=0) as site:
@@ -290,7 +284,7 @@ def test_lines_a_site_repeats_are_learned_and_removed(
             items.append((url, f"{name} story", datetime(2024, 5, n + 1, tzinfo=UTC)))
         site.set_feed("bol", items)
         site.feed_names.append("bol")
-        summary = ingest(_feeds(site, settings), settings)
+        summary = ingest(write_feeds(site, settings), settings)
 
     names = IndexNames(settings.index_prefix)
     texts = [

@@ -32,10 +32,11 @@ from newsmon.extract.page import extract_page
 from newsmon.pipeline import ingest
 from newsmon.store import IndexNames
 from newsmon.urls import canonical_url, url_id
-from tests import extract_faults
-from tests.extract_faults import FaultyPages, by_marker, worker_pid
 
-REPO = Path(__file__).resolve().parents[1]
+from .helpers import extract_faults
+from .helpers.extract_faults import FaultyPages, by_marker, worker_pid
+from .helpers.paths import REPO
+
 PARAGRAPH = (
     "<p>The council approved the new budget after a long debate about schools and roads, "
     "and the mayor said the vote settled a question the city had argued over for years.</p>"
@@ -268,7 +269,7 @@ def test_workers_die_with_a_killed_parent(tmp_path: Path) -> None:
             sys.path.insert(0, {str(REPO)!r})
             from newsmon.config import ExtractSettings
             from newsmon.extract.isolate import ExtractionPool
-            from tests.extract_faults import HANG, by_marker
+            from {extract_faults.__name__} import HANG, by_marker
 
             if __name__ == "__main__":
                 pool = ExtractionPool(ExtractSettings(workers=2, timeout=600), by_marker)

@@ -25,9 +25,9 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from newsmon import kibana
-from newsmon.alerts.core import load_rules, rule_query
+from newsmon.alerts import load_rules, rule_query
 from newsmon.cli import main
-from newsmon.config import ConfigError, Settings
+from newsmon.config import ConfigError
 from newsmon.kibana import (
     KibanaError,
     KibanaSettings,
@@ -38,9 +38,9 @@ from newsmon.kibana import (
     wait_until_available,
     with_prefix,
 )
-from newsmon.store import IndexNames, ensure_indices
+from newsmon.store import IndexNames
 
-from .conftest import REPO
+from .helpers.paths import REPO
 
 CONFIG = REPO / "config"
 KIBANA_DIR = CONFIG / "kibana"
@@ -383,13 +383,6 @@ def es_query_problems(
         elif "unmapped fields" in explanation:
             problems.append(f"{obj.label}: {explanation}")
     return problems
-
-
-@pytest.fixture
-def names(es: Elasticsearch, settings: Settings) -> IndexNames:
-    names = IndexNames(settings.index_prefix)
-    ensure_indices(es, names, settings.config_dir)
-    return names
 
 
 @pytest.mark.es

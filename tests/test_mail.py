@@ -15,7 +15,7 @@ import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from html.parser import HTMLParser
@@ -23,12 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from newsmon.alerts.mail import (
+from newsmon.alerts import (
     AlertEmail,
     AlertItem,
     SendResult,
@@ -40,8 +39,9 @@ from newsmon.alerts.mail import (
 )
 from newsmon.config import ConfigError
 
+from .helpers.smtp import SENDER, Handler, smtp_server
+
 NOW = datetime(2021, 8, 3, 9, 20, tzinfo=UTC)
-SENDER = "alerts@newsmon.test"
 SETTINGS = SmtpSettings(sender=SENDER)
 HEADERS = [
     "From",
@@ -678,84 +678,6 @@ def test_property_no_injection(
 
 
 # --- sending -------------------------------------------------------------------------------------
-
-
-class _Controller(Controller):
-    """aiosmtpd's Controller, on the port the OS picked (port=0)."""
-
-    def _trigger_server(self) -> None:
-        sockets = getattr(self.server, "sockets", None)
-        assert sockets
-        self.port = sockets[0].getsockname()[1]
-        super()._trigger_server()  # type: ignore[no-untyped-call]
-
-
-@dataclass
-class Received:
-    mail_from: str
-    rcpt_tos: list[str]
-    content: bytes
-
-    @property
-    def message(self) -> EmailMessage:
-        parsed = email.message_from_bytes(self.content, policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
-        return parsed
-
-
-@dataclass
-class Handler:
-    """Stores what it gets; can be told how to answer, or to drop the connection."""
-
-    received: list[Received] = field(default_factory=list)
-    mail_reply: str | None = None
-    rcpt_replies: dict[str, str] = field(default_factory=dict)  # address (or "*") -> reply
-    data_reply: str | None = None
-    drop: str | None = None  # "rcpt": before DATA; "after_data": data taken, no reply;
-    # "after_reply": after the 250 for the data
-
-    async def handle_MAIL(
-        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
-    ) -> str:
-        if self.mail_reply:
-            return self.mail_reply
-        envelope.mail_from = address
-        return "250 OK"
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
-    ) -> str:
-        if self.drop == "rcpt":
-            server.transport.close()
-            return "250 OK"
-        reply = self.rcpt_replies.get(address, self.rcpt_replies.get("*"))
-        if reply:
-            return reply
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.data_reply:
-            return self.data_reply
-        self.received.append(
-            Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
-        )
-        if self.drop == "after_data":
-            server.transport.close()
-        elif self.drop == "after_reply":  # close once the reply is out, before QUIT
-            server.loop.call_soon(server.transport.close)
-        return "250 2.0.0 Ok: queued as NEWSMON1"
-
-
-@contextmanager
-def smtp_server(**kwargs: Any) -> Iterator[tuple[Handler, int]]:
-    handler = Handler()
-    controller = _Controller(handler, hostname="127.0.0.1", port=0, **kwargs)
-    controller.start()
-    try:
-        yield handler, controller.port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from newsmon.cli import main
 from newsmon.config import ConfigError, load_feeds, parse_feeds
 from newsmon.sources.opml import import_opml, parse_opml
 
-from .conftest import FIXTURES
+from .helpers.paths import FIXTURES
 
 OPML = FIXTURES / "opml"
 EXISTING = """\

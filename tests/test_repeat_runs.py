@@ -26,21 +26,18 @@ import pytest
 from elasticsearch import Elasticsearch
 
 import newsmon.pipeline
-from newsmon.alerts.core import AlertSettings, deliver, email_id
-from newsmon.alerts.mail import SmtpSettings
+from newsmon.alerts import AlertSettings, SmtpSettings, deliver, email_id
 from newsmon.config import Settings, load_feeds
 from newsmon.dev.demo import DemoPage, DemoSite
 from newsmon.pipeline import ingest
 from newsmon.store import IndexNames, ensure_indices
 
-from .conftest import REPO
-from .test_alerts_es import _article, _ledger, _write
-from .test_dags import airflow_db, dagbag  # noqa: F401  (module fixtures used below)
-from .test_smtp_faults import Fault, FaultyHandler, faulty_smtp_server
+from .helpers.alerts import article_doc, ledger_docs, write_articles
+from .helpers.paths import REPO
+from .helpers.smtp import SENDER, Fault, FaultyHandler, faulty_smtp_server
 
 pytestmark = pytest.mark.es
 
-SENDER = "alerts@newsmon.test"
 BATCH = 4  # articles per bulk request in these runs, so a killed run has written some
 RULES = """
 alerts:
@@ -306,7 +303,7 @@ def test_alerts_run_killed_while_sending_is_taken_over_after_the_claim_timeout(
 ) -> None:
     names = IndexNames(settings.index_prefix)
     ensure_indices(es, names, settings.config_dir)
-    _write(es, names, _article(1, "Earthquake in Quetta", "An earthquake shook Quetta."))
+    write_articles(es, names, article_doc(1, "Earthquake in Quetta", "An earthquake shook Quetta."))
     rules = tmp_path / "alerts.yaml"
     rules.write_text(RULES)
     with faulty_smtp_server() as (handler, port):
@@ -329,8 +326,8 @@ def test_alerts_run_killed_while_sending_is_taken_over_after_the_claim_timeout(
             _wait_for(lambda: len(handler.received) == 1, "the message at the server", process)
         _kill(process)
 
-        [story] = _ledger(es, names, kind="story")
-        [claim] = _ledger(es, names, kind="email")
+        [story] = ledger_docs(es, names, kind="story")
+        [claim] = ledger_docs(es, names, kind="email")
         assert story["status"] == "pending" and claim["status"] == "sending"
         assert claim["_id"] == email_id(story["batch_key"])
 
@@ -365,10 +362,10 @@ def test_alerts_run_killed_while_sending_is_taken_over_after_the_claim_timeout(
     # one email, or one duplicate of it when the server had it before the kill: same Message-ID
     assert len(handler.received) == (1 if stall_at == "mail" else 2)
     assert handler.connections == 2
-    [email_doc] = _ledger(es, names, kind="email")
+    [email_doc] = ledger_docs(es, names, kind="email")
     assert email_doc["status"] == "sent"
     assert {r.message["Message-ID"] for r in handler.received} == {email_doc["message_id"]}
-    assert [s["status"] for s in _ledger(es, names, kind="story")] == ["sent"]
+    assert [s["status"] for s in ledger_docs(es, names, kind="story")] == ["sent"]
 
 
 # --- Airflow: the same logical date twice --------------------------------------------------------
@@ -415,8 +412,8 @@ def airflow_env(
 
 @pytest.mark.airflow
 def test_the_same_data_interval_twice_under_airflow_ends_in_the_same_state(
-    airflow_db: None,  # noqa: F811
-    dagbag: object,  # noqa: F811
+    airflow_db: None,
+    dagbag: object,
     airflow_env: tuple[DemoSite, FaultyHandler],
     settings: Settings,
     es: Elasticsearch,
@@ -444,5 +441,5 @@ def test_the_same_data_interval_twice_under_airflow_ends_in_the_same_state(
     assert len(handler.received) == 1  # no duplicate alert
     assert sum(n for p, n in site.requests.items() if not p.startswith("/feeds/")) == page_requests
     names = IndexNames(settings.index_prefix)
-    assert len(_ledger(es, names, kind="story")) == 1
-    assert [e["status"] for e in _ledger(es, names, kind="email")] == ["sent"]
+    assert len(ledger_docs(es, names, kind="story")) == 1
+    assert [e["status"] for e in ledger_docs(es, names, kind="email")] == ["sent"]

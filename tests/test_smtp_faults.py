@@ -9,150 +9,36 @@ attempt.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP
 from elasticsearch import Elasticsearch
 
-from newsmon.alerts.core import AlertSettings, RuleSet, email_id, run_alerts
-from newsmon.alerts.mail import SmtpSettings, message_id_for
+from newsmon.alerts import (
+    AlertSettings,
+    RuleSet,
+    SmtpSettings,
+    email_id,
+    message_id_for,
+    run_alerts,
+)
 from newsmon.config import ConfigError, Settings
-from newsmon.store import IndexNames, ensure_indices
+from newsmon.store import IndexNames
 
-from .test_alerts_es import _article, _ledger, _rules, _write
-from .test_mail import Received
+from .helpers.alerts import article_doc, ledger_docs, rules_from, write_articles
+from .helpers.smtp import SENDER, Fault, FaultyHandler, faulty_smtp_server
 
-SENDER = "alerts@newsmon.test"
 FAST = AlertSettings(lag=timedelta(0), retry_after=timedelta(minutes=5))
-
-
-# --- a server that fails on purpose --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Fault:
-    """How the server treats one connection; the default is a clean delivery."""
-
-    greeting: str | None = None  # reply instead of "220", then hang up
-    mail: str | None = None  # reply to MAIL FROM
-    rcpt: Mapping[str, str] = field(default_factory=dict)  # address (or "*") -> reply
-    data: str | None = None  # reply at the end of DATA; the message is not kept
-    drop: str | None = None  # "before_data": hang up at RCPT; "after_data": keep the message,
-    # hang up without a reply
-    stall: float = 0.0  # seconds to wait before the reply to MAIL or DATA (``stall_at``)
-    stall_at: str = "data"  # "mail": before any data; "data": the message kept, no reply yet
-
-
-@dataclass
-class FaultyHandler:
-    """aiosmtpd handler: each connection takes the next :class:`Fault` of ``plan`` (none left:
-    all goes well); it stores what it accepted and counts connections and RCPTs."""
-
-    plan: list[Fault] = field(default_factory=list)
-    received: list[Received] = field(default_factory=list)
-    connections: int = 0
-    rcpts: list[str] = field(default_factory=list)
-    faults: dict[int, Fault] = field(default_factory=dict)  # by id(session)
-
-    def next_fault(self, session: Any) -> Fault:
-        self.connections += 1
-        fault = self.plan.pop(0) if self.plan else Fault()
-        self.faults[id(session)] = fault
-        return fault
-
-    async def handle_MAIL(
-        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
-    ) -> str:
-        fault = self.faults[id(session)]
-        if fault.stall and fault.stall_at == "mail":
-            await asyncio.sleep(fault.stall)
-        if fault.mail:
-            return fault.mail
-        envelope.mail_from = address
-        return "250 OK"
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
-    ) -> str:
-        fault = self.faults[id(session)]
-        self.rcpts.append(address)
-        if fault.drop == "before_data":
-            server.transport.close()
-            return "250 OK"
-        reply = fault.rcpt.get(address, fault.rcpt.get("*"))
-        if reply:
-            return reply
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        fault = self.faults[id(session)]
-        if fault.data:
-            return fault.data
-        self.received.append(
-            Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
-        )
-        if fault.stall and fault.stall_at == "data":
-            await asyncio.sleep(fault.stall)
-        if fault.drop == "after_data":
-            server.transport.close()
-        return "250 2.0.0 Ok: queued"
-
-
-class _FaultySMTP(SMTP):
-    async def _handle_client(self) -> None:
-        handler = self.event_handler
-        assert isinstance(handler, FaultyHandler)
-        fault = handler.next_fault(self.session)
-        if fault.greeting is not None:
-            await self.push(fault.greeting)
-            assert self.transport is not None
-            self.transport.close()
-            return
-        await super()._handle_client()
-
-
-class _Controller(Controller):
-    def factory(self) -> SMTP:
-        return _FaultySMTP(self.handler, **self.SMTP_kwargs)
-
-    def _trigger_server(self) -> None:
-        sockets = getattr(self.server, "sockets", None)
-        assert sockets
-        self.port = sockets[0].getsockname()[1]
-        super()._trigger_server()  # type: ignore[no-untyped-call]
-
-
-@contextmanager
-def faulty_smtp_server() -> Iterator[tuple[FaultyHandler, int]]:
-    handler = FaultyHandler()
-    controller = _Controller(handler, hostname="127.0.0.1", port=0)
-    controller.start()
-    handler.connections = 0  # start() connected once to check the server is up
-    try:
-        yield handler, controller.port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture
 def smtp() -> Iterator[tuple[FaultyHandler, SmtpSettings]]:
+    """Instead of conftest's ``smtp``: a server that fails as each test plans."""
     with faulty_smtp_server() as (handler, port):
         yield handler, SmtpSettings(port=port, sender=SENDER, timeout=5)
-
-
-@pytest.fixture
-def names(es: Elasticsearch, settings: Settings) -> IndexNames:
-    names = IndexNames(settings.index_prefix)
-    ensure_indices(es, names, settings.config_dir)
-    return names
 
 
 RULES = (
@@ -162,17 +48,17 @@ RULES = (
 
 
 def _quake(es: Elasticsearch, names: IndexNames, *recipients: str) -> RuleSet:
-    _write(es, names, _article(1, "Earthquake in Quetta", "An earthquake shook Quetta."))
-    return _rules(RULES.format(recipients=", ".join(recipients or ("desk@example.org",))))
+    write_articles(es, names, article_doc(1, "Earthquake in Quetta", "An earthquake shook Quetta."))
+    return rules_from(RULES.format(recipients=", ".join(recipients or ("desk@example.org",))))
 
 
 def _email(es: Elasticsearch, names: IndexNames) -> dict[str, Any]:
-    [doc] = _ledger(es, names, kind="email")
+    [doc] = ledger_docs(es, names, kind="email")
     return doc
 
 
 def _story(es: Elasticsearch, names: IndexNames) -> dict[str, Any]:
-    [doc] = _ledger(es, names, kind="story")
+    [doc] = ledger_docs(es, names, kind="story")
     return doc
 
 
@@ -424,7 +310,7 @@ def test_max_attempts_comes_from_the_environment() -> None:
 
 
 def test_compose_uses_the_stored_message_id_and_refuses_a_malformed_one() -> None:
-    from newsmon.alerts.mail import AlertEmail, AlertItem, compose
+    from newsmon.alerts import AlertEmail, AlertItem, compose
 
     item = AlertItem("s1", "Earthquake in Quetta", "https://dawn.com/1", "dawn.com", None, ())
     alert = AlertEmail("quake", "Quake", "earthquake", ("desk@example.org",), (item,), "quake/b1")

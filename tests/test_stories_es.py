@@ -18,7 +18,7 @@ from newsmon.pipeline import ingest
 from newsmon.store import IndexNames
 from newsmon.urls import canonical_url, url_id
 
-from .conftest import FIXTURES, SEED
+from .helpers.paths import FIXTURES, SEED
 
 pytestmark = pytest.mark.es
 
