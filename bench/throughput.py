@@ -29,6 +29,7 @@ from newsmon.config import ExtractSettings
 from newsmon.dev.demo import DemoPage, load_pages
 from newsmon.extract.isolate import ExtractionPool, Extractor, InProcessExtractor
 from newsmon.pipeline import build_article
+from newsmon.store.articles import to_document
 from newsmon.urls import canonical_url, url_id
 
 
@@ -37,7 +38,7 @@ def pipeline_work(extractor: Extractor) -> Callable[[DemoPage], int]:
         extracted = extractor.extract(page.html, page.original_url).page
         canonical = canonical_url(page.original_url)
         doc = build_article(page.original_url, canonical, extracted)
-        return len(url_id(canonical)) + len(json.dumps(doc))
+        return len(url_id(canonical)) + len(json.dumps(to_document(doc)))
 
     return work
 
