@@ -1,5 +1,5 @@
-"""The Airflow DAGs: they import cleanly, and news_ingest, news_alerts and news_digest run for
-real with dag.test()."""
+"""The Airflow DAGs: they import cleanly, and news_ingest, news_alerts, news_digest and
+news_maintenance run for real with dag.test()."""
 
 from __future__ import annotations
 
@@ -27,11 +27,17 @@ pytestmark = pytest.mark.airflow
 
 def test_dagbag_imports_without_errors(dagbag: object) -> None:
     assert dagbag.import_errors == {}  # type: ignore[attr-defined]
-    assert sorted(dagbag.dags) == ["news_alerts", "news_digest", "news_ingest"]  # type: ignore[attr-defined]
+    assert sorted(dagbag.dags) == [  # type: ignore[attr-defined]
+        "news_alerts",
+        "news_digest",
+        "news_ingest",
+        "news_maintenance",
+    ]
     assert sorted(Path(f).name for f in dagbag.file_last_changed) == [  # type: ignore[attr-defined]
         "news_alerts.py",
         "news_digest.py",
         "news_ingest.py",
+        "news_maintenance.py",
     ]
     dag = dagbag.dags["news_ingest"]  # type: ignore[attr-defined]
     assert {t.task_id for t in dag.tasks} == {"plan_batches", "ingest_batch", "summarize"}
@@ -67,7 +73,7 @@ def test_dag_files_do_no_io_at_parse_time() -> None:
     }
     code = (
         "import runpy\n"
-        "for name in ('news_ingest', 'news_alerts', 'news_digest'):\n"
+        "for name in ('news_ingest', 'news_alerts', 'news_digest', 'news_maintenance'):\n"
         "    runpy.run_path(f'dags/{name}.py')"
     )
     done = subprocess.run(
@@ -127,6 +133,33 @@ def test_news_ingest_dag_test_indexes_the_articles(
     assert es.count(index=names.articles)["count"] == 12
     feeds = es.search(index=names.feeds, size=10)["hits"]["hits"]
     assert sorted(h["_id"] for h in feeds) == ["demo-feed1", "demo-feed2", "demo-feed3"]
+
+
+@pytest.mark.es
+def test_news_maintenance_dag_test_rolls_over_and_prunes(
+    airflow_db: None,
+    dagbag: object,
+    airflow_env: DemoSite,
+    settings: Settings,
+    es: Elasticsearch,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from newsmon.store import bulk_write, ensure_indices
+
+    names = IndexNames(settings.index_prefix)
+    ensure_indices(es, names, settings.config_dir)
+    old = {"domain": "a.example", "line": "l", "article": "x", "day": "2020-01-01"}
+    bulk_write(es, names.index("lines"), [("create", "old", old)], refresh=True)
+    monkeypatch.setenv("NEWSMON_ROLLOVER_MAX_DOCS", "0")  # roll over now
+    dag = dagbag.dags["news_maintenance"]  # type: ignore[attr-defined]
+
+    run = dag.test()
+
+    assert str(run.state) in ("success", "DagRunState.SUCCESS")
+    aliases = es.indices.get_alias(name=names.articles)
+    assert sorted(aliases) == [f"{names.articles}-000001", f"{names.articles}-000002"]
+    es.indices.refresh(index=names.index("lines"))
+    assert es.count(index=names.index("lines"))["count"] == 0
 
 
 # --- alerts --------------------------------------------------------------------------------------

@@ -9,14 +9,17 @@ from enum import StrEnum
 from typing import Any
 
 from ..article import Article, ArticleSource
+from ..text.terms import aligned
 from .bulk import BulkReport, bulk_write
-from .client import Client, IndexNames, es_time, mget
+from .client import Client, IndexNames, es_time, locate
 
 __all__ = [
     "IndexedState",
     "articles_by_id",
     "from_document",
     "indexed_states",
+    "match_fields",
+    "match_fields",
     "to_document",
     "update_articles",
     "write_articles",
@@ -99,7 +102,23 @@ def to_document(article: Article) -> dict[str, Any]:
         doc.pop("text", None)
     else:
         doc["word_count"] = article.word_count
+    doc.update(match_fields(doc))
     return doc
+
+
+def match_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields rules match (``terms.*`` stemmed, ``exact.*`` folded) of a document's title
+    and text: their words normalised and aligned with the original (newsmon.text.terms)."""
+    out: dict[str, Any] = {}
+    for key, stemmed in (("terms", True), ("exact", False)):
+        forms = {
+            name: aligned(doc[name], stemmed=stemmed)
+            for name in ("title", "text")
+            if isinstance(doc.get(name), str) and doc[name]
+        }
+        if forms:
+            out[key] = forms
+    return out
 
 
 def from_document(source: Mapping[str, Any]) -> Article:
@@ -122,23 +141,36 @@ def from_document(source: Mapping[str, Any]) -> Article:
     return Article(**values)
 
 
+def _where(client: Client, names: IndexNames, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Bulk metadata sending each write of an existing article to the backing index holding it:
+    through the alias, a write goes to the newest backing index only (docs/maintenance.md)."""
+    found = locate(client, names.articles, ids, fields=[])
+    return {doc_id: {"_index": index} for doc_id, (index, _src) in found.items()}
+
+
 def write_articles(
     client: Client, names: IndexNames, ops: Sequence[tuple[str, str, Article]]
 ) -> BulkReport:
     """Write ``(op, id, article)``: ``create`` a new article, or ``index`` over the document of
-    an article being replaced (a feed fallback fetched again)."""
-    return bulk_write(client, names.articles, [(op, i, to_document(a)) for op, i, a in ops])
+    an article being replaced (a feed fallback fetched again), where it is."""
+    meta = _where(client, names, [i for op, i, _a in ops if op != "create"])
+    docs = [(op, i, to_document(a)) for op, i, a in ops]
+    return bulk_write(client, names.articles, docs, meta=meta)
 
 
 def update_articles(
     client: Client, names: IndexNames, changes: Mapping[str, Mapping[str, Any]]
 ) -> BulkReport:
-    """Partial updates of article documents: id -> the fields to change."""
-    return bulk_write(client, names.articles, [("update", i, c) for i, c in changes.items()])
+    """Partial updates of article documents, where they are: id -> the fields to change."""
+    meta = _where(client, names, changes)
+    ops = [("update", i, c) for i, c in changes.items()]
+    return bulk_write(client, names.articles, ops, meta=meta)
 
 
 def articles_by_id(
     client: Client, names: IndexNames, ids: Iterable[str], fields: Sequence[str]
 ) -> dict[str, Mapping[str, Any]]:
     """The ``fields`` of the articles found among ``ids``."""
-    return mget(client, names.articles, ids, fields=fields)
+    return {
+        i: src for i, (_index, src) in locate(client, names.articles, ids, fields=fields).items()
+    }

@@ -108,7 +108,7 @@ def bulk_write(
     for ok, info in results:
         ((op, item),) = info.items()
         doc_id = str(item.get("_id"))
-        if ok:
+        if ok or (op == "delete" and item.get("status") == 404):  # a delete: gone either way
             report.ok.append(doc_id)
         elif item.get("status") == 409:
             report.conflicts.append(doc_id)

@@ -30,10 +30,12 @@ __all__ = [
     "IndexNames",
     "NotFoundError",
     "TransportError",
+    "backing_indices",
     "connect",
     "es_time",
     "exists",
     "failure_kind",
+    "locate",
     "mget",
     "msearch",
     "refresh",
@@ -211,6 +213,40 @@ def mget(
         return dict(pair for chunk in chunks for pair in run(chunk))
     with ThreadPoolExecutor(PARALLEL, thread_name_prefix="newsmon-mget") as pool:
         return dict(pair for found in pool.map(run, chunks) for pair in found)
+
+
+def backing_indices(es: Client, index: str) -> list[str]:
+    """The concrete indices behind ``index``, newest first (itself when it is no alias)."""
+    try:
+        aliases = es.indices.get_alias(name=index)
+    except NotFoundError:
+        return [index]
+    return sorted(aliases, reverse=True)
+
+
+def locate(
+    es: Client, index: str, ids: Iterable[str], *, fields: Sequence[str] | None = None
+) -> dict[str, tuple[str, Mapping[str, Any]]]:
+    """id -> (the concrete index holding it, its source) for the documents found among ``ids``
+    in ``index``, which may be an alias over several backing indices (after a rollover), where
+    ``_mget`` on the alias fails. Each backing index is asked in turn, newest first, with a
+    real-time ``_mget`` (a document written a moment ago is found). ``fields=[]``: no source."""
+    remaining = list(dict.fromkeys(ids))
+    found: dict[str, tuple[str, Mapping[str, Any]]] = {}
+    for concrete in backing_indices(es, index):
+        if not remaining:
+            break
+        docs = mget(
+            es,
+            concrete,
+            remaining,
+            fields=fields or None,
+            source=fields != [],
+            missing_index_ok=True,
+        )
+        found.update((doc_id, (concrete, src)) for doc_id, src in docs.items())
+        remaining = [i for i in remaining if i not in docs]
+    return found
 
 
 def exists(es: Client, *indices: str) -> bool:

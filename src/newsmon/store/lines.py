@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Mapping, Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from ..text.boilerplate import (
@@ -16,7 +16,7 @@ from ..text.boilerplate import (
     digest,
 )
 from .bulk import bulk_write
-from .client import Client, IndexNames
+from .client import Client, IndexNames, es_iso
 
 __all__ = ["ElasticsearchLineStore"]
 
@@ -49,6 +49,7 @@ class ElasticsearchLineStore:
             return
         self._check()
         docs: dict[str, dict[str, Any]] = {}
+        seen_at = es_iso(datetime.now(UTC))  # for retention (newsmon es maintain)
         for s in sightings:
             docs.setdefault(
                 digest("sighting", s.domain, s.line, s.article),
@@ -57,6 +58,7 @@ class ElasticsearchLineStore:
                     "line": s.line,
                     "article": s.article,
                     "day": s.day.isoformat(),
+                    "seen_at": seen_at,
                     **{f"content_{i + 1}": c for i, c in enumerate(s.contents)},
                 },
             )

@@ -5,19 +5,33 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from .bulk import bulk_write
-from .client import Client, IndexNames, mget, msearch
+from .client import Client, IndexNames, es_iso, locate, mget, msearch
 
 __all__ = [
     "StoryMember",
     "candidates",
     "find_story",
+    "list_stories",
+    "stories_by_prefix",
     "story_members",
     "update_stories",
 ]
+
+LISTED_FIELDS = (
+    "story_id",
+    "title",
+    "first_url",
+    "first_domain",
+    "outlets",
+    "outlet_count",
+    "article_count",
+    "first_seen",
+    "last_seen",
+)
 
 MAX_LISTED = 1000  # article ids and outlets kept on a story document
 CONFLICT_RETRIES = 5
@@ -80,7 +94,8 @@ def candidates(
 def story_members(es: Client, names: IndexNames, ids: Iterable[str]) -> list[StoryMember]:
     """The indexed articles among ``ids``, as story members."""
     fields = ["story_id", "title", "url", "domain", "indexed_at"]
-    return [member(i, src) for i, src in mget(es, names.articles, ids, fields=fields).items()]
+    found = locate(es, names.articles, ids, fields=fields)
+    return [member(i, src) for i, (_index, src) in found.items()]
 
 
 def member(article_id: str, source: Mapping[str, Any]) -> StoryMember:
@@ -170,8 +185,8 @@ def find_story(
     articles; None when there is no such story."""
     story = mget(es, names.stories, [story_or_article_id]).get(story_or_article_id)
     if story is None:
-        article = mget(es, names.articles, [story_or_article_id], fields=["story_id"])
-        story_id = (article.get(story_or_article_id) or {}).get("story_id")
+        article = locate(es, names.articles, [story_or_article_id], fields=["story_id"])
+        story_id = article[story_or_article_id][1].get("story_id") if article else None
         if not story_id:
             return None
         story = mget(es, names.stories, [story_id]).get(story_id)
@@ -186,3 +201,51 @@ def find_story(
         size=200,
     )["hits"]["hits"]
     return story, [h["_source"] for h in hits]
+
+
+def stories_by_prefix(es: Client, names: IndexNames, prefix: str, *, limit: int = 5) -> list[str]:
+    """Ids of up to ``limit`` stories whose id, or one of whose articles' ids, starts with
+    ``prefix`` (lower-case hex: what ids are); the story ids themselves first."""
+    prefix = prefix.strip().lower()
+    if not prefix:
+        return []
+    hits = es.search(
+        index=names.stories,
+        query={
+            "bool": {
+                "should": [
+                    {"prefix": {"story_id": {"value": prefix, "boost": 10}}},
+                    {"prefix": {"article_ids": prefix}},
+                ],
+                "minimum_should_match": 1,
+            }
+        },
+        source_includes=["story_id"],
+        size=limit,
+    )["hits"]["hits"]
+    return [str(h["_source"].get("story_id") or h["_id"]) for h in hits]
+
+
+def list_stories(
+    es: Client,
+    names: IndexNames,
+    *,
+    since: datetime | None = None,
+    min_outlets: int = 1,
+    size: int = 50,
+) -> list[Mapping[str, Any]]:
+    """Stories last seen since ``since`` (all without) run by at least ``min_outlets`` outlets,
+    the most recently seen first, with the fields :data:`LISTED_FIELDS`."""
+    filters: list[dict[str, Any]] = []
+    if since is not None:
+        filters.append({"range": {"last_seen": {"gte": es_iso(since)}}})
+    if min_outlets > 1:
+        filters.append({"range": {"outlet_count": {"gte": min_outlets}}})
+    hits = es.search(
+        index=names.stories,
+        query={"bool": {"filter": filters}},
+        source_includes=list(LISTED_FIELDS),
+        sort=[{"last_seen": {"order": "desc", "unmapped_type": "date"}}, {"story_id": "asc"}],
+        size=size,
+    )["hits"]["hits"]
+    return [h["_source"] for h in hits]
