@@ -10,6 +10,8 @@ The rule (:class:`Rules`; defaults measured with ``bench/boilerplate_quality.py`
 ``docs/boilerplate.md``): a line is removed from an article when it
 
 * is at most ``max_line_chars`` long (content paragraphs are longer, boilerplate lines are not),
+  or, up to ``max_long_line_chars``, was seen in ``long_min_articles`` articles on
+  ``long_min_days`` days (a wire service's copyright line, a standard disclaimer),
 * was seen in at least ``min_articles`` different articles of the domain, counted both as
   distinct titles (case-folded, digits masked) and as distinct contents (the article's longest
   paragraph, or its whole text when it has no long one), so one article re-published at several
@@ -20,11 +22,19 @@ The rule (:class:`Rules`; defaults measured with ``bench/boilerplate_quality.py`
   background sentence; a site's footer comes back every day),
 
 unless it reads as a heading of text that stays (a short line that is not a sentence, followed
-by a line that is kept: "Pros", "Conclusion", "Key takeaways"), and never when the removed lines
-would be more than ``max_removed_share`` of the article's text. A line seen in one article only
-is never removed. Only the first ``head_lines`` and last ``tail_lines`` lines of an article are
-looked at. Digits are not masked in line keys (measured: masking merges prices, table rows and
-phone numbers, i.e. content, far more often than "Updated 3 hours ago").
+by a line that is kept: "Pros", "Conclusion", "Key takeaways") or as the article's opening
+(short lines before its first kept line: "Hey there! 👋", "Skander here."), and never when the
+removed lines would be more than ``max_removed_share`` of the article's text. A line seen in
+one article only is never removed. Only the first ``head_lines`` and last ``tail_lines`` lines
+of an article are looked at. Digits are not masked in line keys (measured: masking merges
+prices, table rows and phone numbers, i.e. content, far more often than "Updated 3 hours ago").
+
+Related-link lines change on every page ("Read more: <another headline>"), so they are counted
+by their lead-in instead (:func:`leadin_key`, lists in :mod:`newsmon.text.leadins`): a lead-in
+followed by a headline goes once the domain used it in ``min_articles`` articles on
+``min_days`` days; so do the headlines listed under a repeated link-list heading ("See also"),
+and a short block after such a heading at the end of the text (teaser cards). Those lines do
+not count against ``max_removed_share``.
 
 The Elasticsearch store holds hashes only (no text): documents get a deterministic ``_id`` and
 are written with ``create``, so re-running a batch never counts twice; one search with
@@ -42,6 +52,8 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Final, Protocol
+
+from .leadins import heading_leadin, looks_like_headline, split_leadin
 
 __all__ = [
     "DEFAULT_RULES",
@@ -94,11 +106,19 @@ class Rules:
 
     min_articles: int = 3
     min_days: int = 3
-    max_line_chars: int = 100
+    max_line_chars: int = 100  # a short line; a longer one needs the long_* counts
+    max_long_line_chars: int = 1000  # longer lines are never removed
+    long_min_articles: int = 5
+    long_min_days: int = 5
     head_lines: int = 50
     tail_lines: int = 50
     keep_headings: bool = True
     heading_words: int = 8
+    keep_openings: bool = True
+    opening_lines: int = 2
+    learn_leadins: bool = True  # "Read more: <headline>" lines, counted by their lead-in
+    teaser_lines: int = 6  # a block this short after a repeated link-list heading at the end
+    teaser_chars: int = 300
     version_share: float | None = 0.3  # None: do not discount other versions of an article
     max_removed_share: float = 0.5
     mask_digits: bool = False
@@ -145,6 +165,7 @@ class LineStore(Protocol):
 # --- keys -----------------------------------------------------------------------------------
 
 _WORD_RE: Final = re.compile(r"[^\W_]+")
+_BULLET_RE: Final = re.compile(r"^[-\u2022*]\s+")
 _DIGITS_RE: Final = re.compile(r"\d+")
 # a line ending in a full stop (not "..."), maybe inside closing quotes: a sentence
 _SENTENCE_END_RE: Final = re.compile("(?<![.])[.][\"'\u201d\u2019)]*$")
@@ -226,6 +247,8 @@ class _Article:
     contents: tuple[str, ...]  # content_keys()
     blocks: list[str]
     lines: dict[int, str]  # block index -> line key (the looked-at lines that have one)
+    leadins: dict[int, str]  # block index -> leadin_key() of a related-link line
+    listed: frozenset[int]  # lines a link-list heading lists: looked up, not recorded
 
 
 def _prepare(item: ArticleText, rules: Rules, today: date) -> _Article:
@@ -235,17 +258,51 @@ def _prepare(item: ArticleText, rules: Rules, today: date) -> _Article:
     window = sorted(
         set(range(min(rules.head_lines, n))) | set(range(max(0, n - rules.tail_lines), n))
     )
+    # what a link-list heading lists is other articles' headlines and first lines: not
+    # recorded as this site's lines (they are still looked up), or an article would lose its
+    # own first paragraph because other pages show it as a teaser
+    listed: set[int] = set()
+    if rules.learn_leadins:
+        for i in range(n):
+            if heading_leadin(blocks[i]):
+                listed.update(_listed(blocks, i, rules, ()))
     lines: dict[int, str] = {}
     if domain:
         for i in window:
             key = line_key(blocks[i], mask_digits=rules.mask_digits)
             if key is not None:
                 lines[i] = key
+    leadins: dict[int, str] = {}
+    if domain and rules.learn_leadins:  # anywhere in the text: they sit between paragraphs
+        for i in range(n):
+            lead = leadin_key(blocks[i])
+            if lead is not None:
+                leadins[i] = lead
     key = article_key(item, by_title=rules.count_titles)
-    contents = content_keys(blocks, rules.max_line_chars)
-    return _Article(
-        item, domain, key, item.day or today, contents or (key,) * CONTENT_SIGNATURES, blocks, lines
+    contents = content_keys(
+        [b for i, b in enumerate(blocks) if i not in listed], rules.max_line_chars
     )
+    return _Article(
+        item,
+        domain,
+        key,
+        item.day or today,
+        contents or (key,) * CONTENT_SIGNATURES,
+        blocks,
+        lines,
+        leadins,
+        frozenset(listed),
+    )
+
+
+def leadin_key(line: str) -> str | None:
+    """The key of a related-link line's lead-in ("Read more: <headline>" -> "read more"),
+    counted like a line: a site that uses it in enough articles uses it as template. None for
+    a line that is not one (no lead-in, or a sentence after it)."""
+    split = split_leadin(line)
+    if split is None or not looks_like_headline(split[1]):
+        return None
+    return digest("leadin", _words(split[0], mask_digits=False))
 
 
 def content_keys(blocks: Sequence[str], long: int = 100) -> tuple[str, ...]:
@@ -275,7 +332,8 @@ def content_keys(blocks: Sequence[str], long: int = 100) -> tuple[str, ...]:
 
 def _sightings(articles: Sequence[_Article]) -> Iterator[Sighting]:
     for a in articles:
-        for key in dict.fromkeys(a.lines.values()):
+        own = [k for i, k in a.lines.items() if i not in a.listed]
+        for key in dict.fromkeys([*own, *a.leadins.values()]):
             yield Sighting(a.domain, key, a.key, a.day, a.contents)
 
 
@@ -322,28 +380,102 @@ def _heading(line: str, rules: Rules) -> bool:
     )
 
 
+def _learned(
+    a: _Article,
+    st: LineStats,
+    versions: set[str],
+    rules: Rules,
+    need_articles: int,
+    need_days: int,
+) -> bool:
+    """Whether a line (or lead-in) was seen in enough different articles on enough days."""
+    articles, days = _seen(a, st, versions)
+    # distinct contents guard copies; a long repeated line shares its shingles with every
+    # article's signature, so the contents asked for stay at min_articles
+    contents = st.contents if rules.count_contents else rules.min_articles
+    return articles >= need_articles and contents >= rules.min_articles and days >= need_days
+
+
+def _related_links(
+    a: _Article,
+    stats: Mapping[str, LineStats],
+    versions: set[str],
+    rules: Rules,
+    removable: set[int],
+) -> set[int]:
+    """Related-link lines whose form the site uses as template: a lead-in followed by a
+    headline ("Read more: …", "Trending: …") when the domain showed that lead-in in enough
+    articles; and the headlines listed under a repeated link-list heading ("See also",
+    "Recommended for you"), with the heading. At the end of the article, everything after such
+    a heading goes when it is a short block (teaser cards: headlines and their first lines)."""
+    out: set[int] = set()
+    for i, key in a.leadins.items():
+        st = stats.get(key)
+        if st is not None and _learned(a, st, versions, rules, rules.min_articles, rules.min_days):
+            out.add(i)
+    for i in sorted(removable):
+        if not heading_leadin(a.blocks[i]):
+            continue
+        listed = _listed(a.blocks, i, rules, removable | out)
+        if listed or i + 1 == len(a.blocks):
+            out.add(i)
+            out.update(listed)
+    return out
+
+
+def _listed(blocks: Sequence[str], i: int, rules: Rules, gone: Collection[int]) -> list[int]:
+    """The lines a link-list heading at ``i`` lists: the headlines right after it, or, when it
+    heads a short block at the end of the text (teaser cards: headlines and first lines),
+    that whole block; lines in ``gone`` (removed anyway) end a list and are not returned."""
+    tail = range(i + 1, len(blocks))
+    if 0 < len(tail) <= rules.teaser_lines and all(
+        len(blocks[j]) <= rules.teaser_chars for j in tail
+    ):
+        return [j for j in tail if j not in gone]
+    listed = []
+    for j in tail:
+        if j in gone or not looks_like_headline(_BULLET_RE.sub("", blocks[j])):
+            break
+        listed.append(j)
+    return listed
+
+
 def _to_remove(a: _Article, stats: Mapping[str, LineStats], rules: Rules) -> list[int]:
     versions = _versions(a, stats, rules)
     removable: set[int] = set()
     for i, key in a.lines.items():
         st = stats.get(key)
-        if st is None or len(a.blocks[i]) > rules.max_line_chars:
+        size = len(a.blocks[i])
+        if st is None or size > rules.max_long_line_chars:
             continue
-        articles, days = _seen(a, st, versions)
-        contents = st.contents if rules.count_contents else rules.min_articles
-        if (
-            articles >= rules.min_articles
-            and contents >= rules.min_articles
-            and days >= rules.min_days
-        ):
+        long = size > rules.max_line_chars
+        need_articles = rules.long_min_articles if long else rules.min_articles
+        need_days = rules.long_min_days if long else rules.min_days
+        if _learned(a, st, versions, rules, need_articles, need_days):
             removable.add(i)
+    related = _related_links(a, stats, versions, rules, removable)
+    removable |= related
     if rules.keep_headings:
         # a repeated heading of text that stays is part of the article ("Pros", "Conclusion")
-        for i in sorted(removable, reverse=True):
+        for i in sorted(removable - related, reverse=True):
             nxt = i + 1
             if nxt < len(a.blocks) and nxt not in removable and _heading(a.blocks[i], rules):
                 removable.discard(i)
-    removed_chars = sum(len(a.blocks[i]) for i in removable)
+    if rules.keep_openings:
+        # a newsletter's recurring opening ("Hey there! 👋", "Skander here.") is how its
+        # articles begin: short lines before the first kept line stay
+        for i in reversed(range(min(rules.opening_lines, len(a.blocks)))):
+            nxt = i + 1
+            if (
+                i in removable - related
+                and nxt < len(a.blocks)
+                and nxt not in removable
+                and len(_WORD_RE.findall(a.blocks[i])) <= rules.heading_words
+                and all(j in removable for j in range(i))
+            ):
+                removable.discard(i)
+    # related-link lines are template line by line: only repeated lines count against the share
+    removed_chars = sum(len(a.blocks[i]) for i in removable - related)
     if removed_chars > rules.max_removed_share * sum(map(len, a.blocks)):
         log.debug(
             "boilerplate: %s keeps its %d repeated lines (%d of %d characters)",
@@ -352,7 +484,7 @@ def _to_remove(a: _Article, stats: Mapping[str, LineStats], rules: Rules) -> lis
             removed_chars,
             sum(map(len, a.blocks)),
         )
-        return []
+        return sorted(removable & related)
     return sorted(removable)
 
 
@@ -371,7 +503,7 @@ def clean_batch(
     wanted: dict[str, set[str]] = {}
     for a in articles:
         if a.lines:
-            wanted.setdefault(a.domain, set()).update(a.lines.values())
+            wanted.setdefault(a.domain, set()).update([*a.lines.values(), *a.leadins.values()])
     known = store.stats(wanted) if wanted else {}
     results: list[Cleaned] = []
     total = 0
