@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from ipaddress import ip_network
@@ -62,22 +63,48 @@ def es_url() -> str:
 @pytest.fixture(scope="session")
 def es(es_url: str) -> Iterator[Elasticsearch]:
     client = connect(Settings(es_url=es_url))
+    _remove_stale_runs(client)
     yield client
-    indices = client.indices.get(index=f"{RUN_PREFIX}*", expand_wildcards="all")
-    for name in indices:
-        client.indices.delete(index=name)
-    templates = client.options(ignore_status=404).indices.get_index_template(name=f"{RUN_PREFIX}*")
-    for template in templates.get("index_templates", []):
-        client.indices.delete_index_template(name=template["name"])
+    _remove(client, RUN_PREFIX)
     client.close()
 
 
+STALE_AFTER_MS = 6 * 3600 * 1000  # a test run's indices older than this were left by a killed run
+
+
+def _remove(client: Elasticsearch, prefix: str) -> None:
+    """Delete the indices and index templates under ``prefix``."""
+    indices = sorted(client.indices.get(index=f"{prefix}*", expand_wildcards="all"))
+    for start in range(0, len(indices), 50):  # by name (wildcard deletes are refused)
+        client.indices.delete(index=",".join(indices[start : start + 50]))
+    templates = client.options(ignore_status=404).indices.get_index_template(name=f"{prefix}*")
+    for template in templates.get("index_templates", []):
+        client.indices.delete_index_template(name=template["name"])
+
+
+def _remove_stale_runs(client: Elasticsearch) -> None:
+    """Indices of test runs that were killed before they cleaned up count against the node's
+    shard limit: remove those of runs older than :data:`STALE_AFTER_MS`."""
+    rows = client.cat.indices(index="test-*", h="index,creation.date", format="json")
+    cutoff = time.time() * 1000 - STALE_AFTER_MS
+    stale = {
+        str(r["index"]).split("-")[1]
+        for r in rows
+        if str(r["index"]).startswith("test-") and int(r["creation.date"]) < cutoff
+    }
+    for run in stale - {RUN_PREFIX.split("-")[1]}:
+        _remove(client, f"test-{run}-")
+
+
 @pytest.fixture
-def settings(es_url: str, es: Elasticsearch, tmp_path: Path) -> Settings:
-    """Settings for one test: its own index prefix, loopback allowed, short timeouts."""
-    return Settings(
+def settings(es_url: str, es: Elasticsearch, tmp_path: Path) -> Iterator[Settings]:
+    """Settings for one test: its own index prefix, loopback allowed, short timeouts. The
+    test's indices are removed after it (a session's would otherwise pass the node's limit of
+    1,000 shards)."""
+    prefix = f"{RUN_PREFIX}{next(_counter)}-"
+    yield Settings(
         es_url=es_url,
-        index_prefix=f"{RUN_PREFIX}{next(_counter)}-",
+        index_prefix=prefix,
         config_dir=str(REPO / "config"),
         feeds_file=str(tmp_path / "feeds.yaml"),
         fetch=FetchSettings(
@@ -88,6 +115,7 @@ def settings(es_url: str, es: Elasticsearch, tmp_path: Path) -> Settings:
             workers=4,
         ),
     )
+    _remove(es, prefix)
 
 
 @pytest.fixture(scope="session")

@@ -252,6 +252,8 @@ def _settings(version: str, layout: _Layout) -> str:
         "cluster.routing.allocation.disk.watermark.flood_stage": "1b",
         "xpack.security.enabled": "false",
         "xpack.ml.enabled": "false",
+        # a development node: many small indices (a test run makes a set per test) on one node
+        "cluster.max_shards_per_node": "5000",
     }
     header = "# Written by newsmon.esnode on every start; edits are overwritten.\n"
     return header + "".join(f'{key}: "{value}"\n' for key, value in settings.items())
