@@ -30,6 +30,7 @@ from newsmon.alerts import AlertRule, AlertSettings, RuleFilters, decide
 from newsmon.config import Settings
 from newsmon.dev.local import local_node_url
 from newsmon.store import IndexNames, bulk_write, connect, ensure_indices
+from newsmon.store.articles import match_fields
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = REPO.parent / "shared" / "data" / "news-pages"
@@ -88,6 +89,7 @@ def _articles(count: int, rng: random.Random, now: datetime, *, old: bool) -> li
                 "story_id": f"{'old' if old else 'new'}-{n % len(texts)}",
             }
         )
+        docs[-1].update(match_fields(docs[-1]))
     return docs
 
 

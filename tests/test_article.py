@@ -60,6 +60,9 @@ def test_a_full_article_document_has_the_page_fields_in_utc() -> None:
         "extraction": "full",
         "fetch_attempts": 1,
         "fetched_at": "2026-11-20T09:30:00+00:00",
+        # the words as rules match them, where they are in the title and text
+        "terms": {"title": "page title", "text": "first paragraph here   second one "},
+        "exact": {"title": "page title", "text": "first paragraph here   second one "},
     }
 
 

@@ -39,6 +39,7 @@ from newsmon.kibana import (
     with_prefix,
 )
 from newsmon.store import IndexNames
+from newsmon.store.articles import match_fields
 
 from .helpers.paths import REPO
 
@@ -104,7 +105,7 @@ def test_export_check_reports_a_stale_file_and_export_rewrites_it(
     assert "alerts.ndjson: out of date" in capsys.readouterr().out
     assert main(["kibana", "export", "--dir", str(out), "--rules", str(rules)]) == 0
     search = by_id(load_objects([out / "alerts.ndjson"]), "newsmon-rule-afghanistan-daily")
-    assert "Kandahar" in search.attributes["kibanaSavedObjectMeta"]["searchSourceJSON"]
+    assert "kandahar" in search.attributes["kibanaSavedObjectMeta"]["searchSourceJSON"]
 
 
 def test_every_alert_rule_has_a_saved_search_with_its_query_and_filters() -> None:
@@ -113,7 +114,7 @@ def test_every_alert_rule_has_a_saved_search_with_its_query_and_filters() -> Non
     for rule in RULES.rules:
         search = by_id(objects, f"newsmon-rule-{rule.id}")
         source = json.loads(search.attributes["kibanaSavedObjectMeta"]["searchSourceJSON"])
-        assert source["query"] == {"query": rule.query, "language": "lucene"}
+        assert source["query"] == {"query": rule.search.query, "language": "lucene"}
         pills = {f["meta"]["key"]: f["meta"]["params"] for f in source["filter"]}
         wanted = {k: v for c in rule.filters.clauses() for k, v in c["terms"].items()}
         assert pills == wanted
@@ -346,7 +347,13 @@ def test_a_prefix_renames_index_patterns_and_ids_and_everything_still_resolves()
     assert all(not o.id.startswith("newsmon-") for o in renamed)
     assert all(not r["id"].startswith("newsmon-") for o in renamed for r in o.references)
     views = {o.attributes["title"] for o in renamed if o.type == "index-pattern"}
-    assert views == {"acme-articles", "acme-stories", "acme-feeds", "acme-alert-ledger"}
+    assert views == {
+        "acme-articles",
+        "acme-stories",
+        "acme-events",
+        "acme-feeds",
+        "acme-alert-ledger",
+    }
     assert by_id(renamed, "acme-overview").attributes["title"] == "newsmon overview (acme-)"
     assert by_id(objects, "newsmon-overview").attributes["title"] == "newsmon overview"
     assert with_prefix(objects, kibana.DEFAULT_PREFIX) == objects
@@ -390,7 +397,7 @@ def test_every_saved_query_is_valid_on_an_index_made_from_its_template(
     es: Elasticsearch, names: IndexNames
 ) -> None:
     objects = committed()
-    assert len([o for o in objects if o.type == "search"]) == 4 + len(RULES.rules)
+    assert len([o for o in objects if o.type == "search"]) == 5 + len(RULES.rules)
     assert es_query_problems(es, names, objects) == []
     broken = [SavedObject(copy.deepcopy(o.body), o.source, o.line) for o in objects]
     _search_source(lambda s: s["query"].update(query="(Pakistan AND"))(
@@ -422,7 +429,13 @@ def test_an_alert_search_finds_exactly_what_its_rule_finds(
         es.index(
             index=names.articles,
             id=doc_id,
-            document={"title": title, "text": title, "language": language, "domain": "x.test"},
+            document={
+                "title": title,
+                "text": title,
+                "language": language,
+                "domain": "x.test",
+                **match_fields({"title": title, "text": title}),
+            },
         )
     es.indices.refresh(index=names.articles)
     objects = committed()
@@ -538,7 +551,7 @@ def test_import_sends_every_object_as_multipart_with_overwrite_xsrf_and_basic_au
         report = import_objects(target, objects)
     assert report.errors == []
     assert sum(report.imported.values()) == len(objects)
-    assert report.imported["search"] == 4 + len(RULES.rules)
+    assert report.imported["search"] == 5 + len(RULES.rules)
     status, post = fake.requests
     assert (status.method, status.path) == ("GET", "/api/status")
     assert (post.method, post.path, post.query) == (
@@ -554,7 +567,7 @@ def test_import_sends_every_object_as_multipart_with_overwrite_xsrf_and_basic_au
     assert sent == [o.body for o in objects]
     assert report.render(target) == (
         f"imported {len(objects)} saved object(s) into {fake.url} (space default): "
-        f"1 dashboard, 5 index-pattern, 4 lens, {4 + len(RULES.rules)} search"
+        f"1 dashboard, 6 index-pattern, 4 lens, {5 + len(RULES.rules)} search"
     )
 
 
@@ -690,6 +703,7 @@ def test_cli_import_applies_the_prefix_and_exits_1_on_refused_objects(
     assert {o["attributes"]["title"] for o in sent if o["type"] == "index-pattern"} == {
         "acme-articles",
         "acme-stories",
+        "acme-events",
         "acme-feeds",
         "acme-alert-ledger",
     }

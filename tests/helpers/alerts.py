@@ -9,6 +9,7 @@ from elasticsearch import Elasticsearch
 
 from newsmon.alerts import RuleSet, parse_rules
 from newsmon.store import IndexNames, bulk_write
+from newsmon.store.articles import match_fields
 
 BulkDoc = tuple[str, str, dict[str, Any]]  # (op, id, source) as bulk_write takes them
 
@@ -47,7 +48,8 @@ def article_doc(n: int, title: str, text: str, **fields: Any) -> BulkDoc:
         "extraction": "full",
         **fields,
     }
-    return ("create", f"article-{n}", {k: v for k, v in doc.items() if v is not None})
+    source = {k: v for k, v in doc.items() if v is not None}
+    return ("create", f"article-{n}", {**source, **match_fields(source)})
 
 
 def write_articles(es: Elasticsearch, names: IndexNames, *docs: BulkDoc) -> None:

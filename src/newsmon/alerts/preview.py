@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from ..store import Client, IndexNames, alerting
 from .evaluate import SNIPPETS, snippets
@@ -26,6 +27,8 @@ class Preview:
     per_day: tuple[tuple[str, int, int], ...]  # day, articles, stories
     samples: tuple[Mapping[str, Any], ...]
     timezone: str
+    outside: int = 0  # matching articles outside the window shown
+    by_indexed: int | None = None  # by published_at: those indexed in the window (run's view)
 
     @property
     def peak(self) -> tuple[str, int] | None:
@@ -79,6 +82,15 @@ class Preview:
                 lines.append(f"  {when}  {outlet}: {sample.get('title')}")
                 lines += [f"      …{_terminal(s)}…" for s in sample.get("snippets") or ()]
                 lines.append(f"      {sample.get('url')}")
+        if self.outside:
+            lines.append(
+                f"note: {self.outside} more matching article(s) outside this window"
+                + (
+                    f"; by indexed_at (what alerts run uses) {self.by_indexed} in it"
+                    if self.by_indexed is not None
+                    else ""
+                )
+            )
         warning = self.flood_warning()
         if warning:
             lines.append(warning)
@@ -97,18 +109,23 @@ def preview(
     rule: AlertRule,
     *,
     since: timedelta = timedelta(days=7),
-    time_field: Literal["published_at", "indexed_at"] = "published_at",
+    time_field: Literal["published_at", "indexed_at"] = "indexed_at",
     sample: int = 5,
     now: datetime | None = None,
 ) -> Preview:
-    """Backtest ``rule``: matches per day over the last ``since``, a sample of highlighted hits."""
+    """Backtest ``rule``: matches per day over the last ``since``, a sample of highlighted hits.
+
+    By default by ``indexed_at``, the time ``alerts run`` windows use (a back-dated article is
+    new when it is indexed). A whole number of days lists that many days: today and the days
+    before it, from midnight in the rule's time zone. Matches outside the window are counted."""
     now = now or datetime.now(UTC)
     zone = rule.digest.timezone if rule.digest else "UTC"
+    start = _window_start(now, since, zone)
     found = alerting.preview_search(
         es,
         names,
         rule.search,
-        start=now - since,
+        start=start,
         end=now,
         time_field=time_field,
         size=max(sample * 4, 20),
@@ -126,6 +143,12 @@ def preview(
         samples.append({**hit.source, "snippets": snippets(hit.highlight)})
         if len(samples) >= sample:
             break
+    total = alerting.count_matches(es, names, rule.search)
+    by_indexed = None
+    if time_field != "indexed_at" and total > found.articles:
+        by_indexed = alerting.count_matches(
+            es, names, rule.search, time_field="indexed_at", start=start, end=now
+        )
     return Preview(
         rule=rule,
         since=since,
@@ -135,4 +158,17 @@ def preview(
         per_day=found.per_day,
         samples=tuple(samples),
         timezone=zone,
+        outside=max(total - found.articles, 0),
+        by_indexed=by_indexed,
     )
+
+
+def _window_start(now: datetime, since: timedelta, zone: str) -> datetime:
+    """``now - since``; for whole days, midnight (in ``zone``) of the first of those days, so
+    the day list has as many days as asked for."""
+    days, rest = divmod(since, timedelta(days=1))
+    if rest or not days:
+        return now - since
+    local = now.astimezone(ZoneInfo(zone))
+    first = datetime.combine(local.date() - timedelta(days=days - 1), time(0), ZoneInfo(zone))
+    return first.astimezone(UTC)

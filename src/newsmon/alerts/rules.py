@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -17,9 +17,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..config import ConfigError, check_unique_ids, load_yaml_model, read_config_file, yaml_line
+from ..config import (
+    ConfigError,
+    FeedConfig,
+    check_unique_ids,
+    load_yaml_model,
+    read_config_file,
+    yaml_line,
+)
 from ..store import Client, IndexNames
 from ..store.alerting import RuleSearch, term_filters, validate
+from .query import rewrite_query
 from .untrusted import check_address
 
 __all__ = [
@@ -27,11 +35,15 @@ __all__ = [
     "DigestSchedule",
     "Mode",
     "QueryProblem",
+    "RuleCheck",
     "RuleFilters",
     "RuleSet",
+    "check_rules",
+    "filter_problems",
     "kibana_link",
     "load_rules",
     "parse_rules",
+    "query_warnings",
     "rule_query",
     "validate_queries",
 ]
@@ -164,6 +176,19 @@ class AlertRule(BaseModel):
     mode: Mode = "immediate"
     schedule: str | None = None
     enabled: bool = True
+    timezone: str | None = None  # for the times in its emails (default: its schedule's, else UTC)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is not None and value.upper() != "UTC":
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"unknown time zone {value!r} (an IANA name like Asia/Karachi)"
+                ) from None
+        return value
 
     @field_validator("recipients")
     @classmethod
@@ -194,9 +219,15 @@ class AlertRule(BaseModel):
         return DigestSchedule.parse(self.schedule) if self.schedule else None
 
     @property
+    def zone(self) -> str:
+        """The time zone of the times in the rule's emails: ``timezone``, else its schedule's."""
+        return self.timezone or (self.digest.timezone if self.digest else "UTC")
+
+    @property
     def search(self) -> RuleSearch:
-        """What the rule looks for, as the article searches take it."""
-        return RuleSearch(self.id, self.query, self.filters.terms())
+        """What the rule looks for, as the article searches take it: its query with the words
+        normalised as the index has them (newsmon.alerts.query)."""
+        return RuleSearch(self.id, rewrite_query(self.query).query, self.filters.terms())
 
 
 class _AlertsFile(BaseModel):
@@ -297,6 +328,86 @@ def validate_queries(
     return explained, problems
 
 
+def filter_problems(
+    rule_set: RuleSet,
+    feeds: Sequence[FeedConfig],
+    feeds_source: str = "feeds file",
+    only: Sequence[AlertRule] | None = None,
+) -> list[QueryProblem]:
+    """Rules (of ``only``, or all) whose ``filters`` name a feed id or a tag that no feed of
+    ``feeds`` has: they could never match (a typo, or a feed removed since)."""
+    ids = {f.id for f in feeds}
+    tags = {t for f in feeds for t in f.tags}
+    problems = []
+    for n, rule in enumerate(rule_set.rules):
+        if only is not None and rule not in only:
+            continue
+        for kind, wanted, known in (
+            ("feed", rule.filters.feeds, ids),
+            ("tag", rule.filters.tags, tags),
+        ):
+            unknown = [v for v in wanted if v not in known]
+            if unknown:
+                problems.append(
+                    QueryProblem(
+                        rule.id,
+                        None,
+                        f"alerts[{n}] (id {rule.id!r}).filters.{kind}s",
+                        f"no feed in {feeds_source} has the {kind}"
+                        f"{'s' * (len(unknown) > 1)} {', '.join(map(repr, unknown))}",
+                    )
+                )
+    return problems
+
+
+def query_warnings(
+    rule_set: RuleSet, only: Sequence[AlertRule] | None = None
+) -> list[QueryProblem]:
+    """What the reader of each rule (of ``only``, or all) should know about how its query is
+    read (unquoted hyphenated words, a query newsmon cannot parse and runs as written)."""
+    return [
+        QueryProblem(
+            rule.id,
+            rule_set.query_lines.get(rule.id),
+            f"alerts[{n}] (id {rule.id!r}).query",
+            warning,
+        )
+        for n, rule in enumerate(rule_set.rules)
+        if only is None or rule in only
+        for warning in rewrite_query(rule.query).warnings
+    ]
+
+
+@dataclass(frozen=True)
+class RuleCheck:
+    """What ``alerts check`` says, and ``alerts run`` acts on: how Elasticsearch reads each
+    valid query, the errors (a rule with one is not run) and the warnings."""
+
+    explained: dict[str, str]
+    problems: list[QueryProblem]
+    warnings: list[QueryProblem]
+
+    def runnable(self, rule_set: RuleSet) -> RuleSet:
+        """``rule_set`` without the rules that have an error."""
+        bad = {p.rule_id for p in self.problems}
+        return replace(rule_set, rules=tuple(r for r in rule_set.rules if r.id not in bad))
+
+
+def check_rules(
+    es: Client,
+    names: IndexNames,
+    rule_set: RuleSet,
+    feeds: Sequence[FeedConfig],
+    only: Sequence[AlertRule] | None = None,
+    feeds_source: str = "feeds file",
+) -> RuleCheck:
+    """Every check of the rules (or of ``only``): queries (:func:`validate_queries`), filters
+    against the feeds (:func:`filter_problems`), warnings (:func:`query_warnings`)."""
+    explained, problems = validate_queries(es, names, rule_set, only)
+    problems += filter_problems(rule_set, feeds, feeds_source, only)
+    return RuleCheck(explained, problems, query_warnings(rule_set, only))
+
+
 def _rison(value: str) -> str:
     return "'" + value.replace("!", "!!").replace("'", "!'") + "'"
 
@@ -307,7 +418,7 @@ def kibana_link(
     """A Discover link running the rule's query (Lucene) and filters, or None without a base."""
     if not base:
         return None
-    lucene = f"({rule.query})"
+    lucene = f"({rule.search.query})"
     if rule.filters.lucene():
         lucene += " AND " + rule.filters.lucene()
     source = f"dataSource:(dataViewId:{_rison(data_view)},type:dataView)," if data_view else ""

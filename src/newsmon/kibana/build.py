@@ -225,6 +225,7 @@ ARTICLE_COLUMNS = ("title", "domain", "language", "story_id", "url")
 ARTICLES = "newsmon-articles"
 ARTICLES_INDEXED = "newsmon-articles-indexed"
 STORIES = "newsmon-stories"
+EVENTS = "newsmon-events"
 FEEDS = "newsmon-feeds"
 LEDGER = "newsmon-alert-ledger"
 DASHBOARD = "newsmon-overview"
@@ -246,7 +247,7 @@ def rule_search(rule: AlertRule) -> dict[str, Any]:
         ARTICLES,
         ARTICLE_COLUMNS,
         [("published_at", "desc")],
-        query=rule.query,
+        query=rule.search.query,  # as alerts run it: words normalised (newsmon.alerts.query)
         filters=rule.filters.clauses(),
     )
 
@@ -268,6 +269,7 @@ def _base_objects() -> list[dict[str, Any]]:
             article_formats,
         ),
         _data_view(STORIES, "newsmon stories", "stories", "last_seen", {"first_url": _LINK}),
+        _data_view(EVENTS, "newsmon events", "events", "last_seen", {"first_url": _LINK}),
         _data_view(FEEDS, "newsmon feeds", "feeds", None, {"url": _LINK}),
         _data_view(
             LEDGER,
@@ -320,6 +322,14 @@ def _base_objects() -> list[dict[str, Any]]:
             ("rule_id", "title", "outlet", "status", "also_in", "url"),
             [("decided_at", "desc")],
             query="kind:story",
+        ),
+        _search(
+            "newsmon-biggest-events",
+            "Biggest events",
+            "Events seen in the time range, those reported by the most outlets first.",
+            EVENTS,
+            ("title", "outlet_count", "story_count", "outlets", "first_published", "first_url"),
+            [("outlet_count", "desc"), ("story_count", "desc")],
         ),
     ]
     charts = [

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..text.terms import widen_marks
 from .client import PARALLEL, Client, IndexNames, es_iso, exists, mget, msearch
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "StoryCounts",
     "Validation",
     "Window",
+    "count_matches",
     "count_stories",
     "feeds_publishing",
     "first_articles",
@@ -39,7 +41,9 @@ __all__ = [
     "validate",
 ]
 
-SEARCH_FIELDS = ("title", "text")  # what a rule's query searches
+SEARCH_FIELDS = ("terms.title", "terms.text")  # what a word without a field searches
+# the normalised fields whose matches the highlighter marks in the original (newsmon.text.terms)
+MATCHED_FIELDS = {name: [f"terms.{name}", f"exact.{name}"] for name in ("title", "text")}
 ITEM_FIELDS = ("title", "url", "canonical_url", "site_name", "domain", "published_at", "indexed_at")
 FRAGMENT_CHARS = 180  # characters per highlight fragment
 FAST_HIGHLIGHT_CHARS = 20_000  # text analysed for snippets on the first pass
@@ -59,12 +63,13 @@ class RuleSearch:
     rule_id: str
     query: str
     filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    fields: tuple[str, ...] = SEARCH_FIELDS  # what words without a field search
 
     def lucene(self) -> dict[str, Any]:
         return {
             "query_string": {
                 "query": self.query,
-                "fields": list(SEARCH_FIELDS),
+                "fields": list(self.fields),
                 "default_operator": "OR",
                 "analyze_wildcard": True,
             }
@@ -112,16 +117,26 @@ def _highlight(fragments: int, *, full: bool) -> dict[str, Any]:
     """Highlighting: long texts are first analysed only so far (most snippets are early, and
     analysis is most of the cost); an article left without a snippet is done again in full."""
     fields: dict[str, Any] = {
-        "text": {"fragment_size": FRAGMENT_CHARS, "number_of_fragments": fragments}
+        "text": {
+            "fragment_size": FRAGMENT_CHARS,
+            "number_of_fragments": fragments,
+            "matched_fields": MATCHED_FIELDS["text"],
+        }
     }
     if full:
-        fields["title"] = {"number_of_fragments": 0}
+        fields["title"] = {"number_of_fragments": 0, "matched_fields": MATCHED_FIELDS["title"]}
     return {
         "pre_tags": ["<em>"],
         "post_tags": ["</em>"],
         "fields": fields,
         **({} if full else {"max_analyzed_offset": FAST_HIGHLIGHT_CHARS}),
     }
+
+
+def _marks(hit: Mapping[str, Any]) -> dict[str, list[str]]:
+    """A hit's highlighted fragments, each mark widened to its whole word."""
+    found = hit.get("highlight") or {}
+    return {name: [widen_marks(f) for f in fragments] for name, fragments in found.items()}
 
 
 # --- matching: which stories each rule matched in its window -------------------------------------
@@ -300,8 +315,7 @@ def first_articles(
             failed
             if failed is not None
             else [
-                Found(hit["_id"], hit["_source"], hit.get("highlight") or {})
-                for hit in response["hits"]["hits"]
+                Found(hit["_id"], hit["_source"], _marks(hit)) for hit in response["hits"]["hits"]
             ]
         )
     return out
@@ -326,10 +340,7 @@ def highlight_in_full(
         for search, ids in requests
     ]
     return [
-        {
-            hit["_id"]: hit.get("highlight") or {}
-            for hit in (response.get("hits") or {}).get("hits") or ()
-        }
+        {hit["_id"]: _marks(hit) for hit in (response.get("hits") or {}).get("hits") or ()}
         for response in msearch(es, names.articles, bodies)
     ]
 
@@ -443,8 +454,12 @@ def preview_search(
             "pre_tags": ["<em>"],
             "post_tags": ["</em>"],
             "fields": {
-                "text": {"fragment_size": FRAGMENT_CHARS, "number_of_fragments": fragments},
-                "title": {},
+                "text": {
+                    "fragment_size": FRAGMENT_CHARS,
+                    "number_of_fragments": fragments,
+                    "matched_fields": MATCHED_FIELDS["text"],
+                },
+                "title": {"matched_fields": MATCHED_FIELDS["title"]},
             },
         },
         track_total_hits=True,
@@ -479,10 +494,26 @@ def preview_search(
             for b in aggs["days"]["buckets"]
         ),
         newest=tuple(
-            Found(hit["_id"], hit["_source"], hit.get("highlight") or {})
-            for hit in response["hits"]["hits"]
+            Found(hit["_id"], hit["_source"], _marks(hit)) for hit in response["hits"]["hits"]
         ),
     )
+
+
+def count_matches(
+    es: Client,
+    names: IndexNames,
+    search: RuleSearch,
+    *,
+    time_field: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> int:
+    """How many articles the rule matches: all of them, or those with ``time_field`` from
+    ``start`` to ``end``."""
+    extra = []
+    if time_field is not None and start is not None and end is not None:
+        extra.append({"range": {time_field: {"gte": es_iso(start), "lte": es_iso(end)}}})
+    return int(es.count(index=names.articles, query=search.as_query(*extra))["count"])
 
 
 def feeds_publishing(

@@ -19,7 +19,6 @@ __all__ = [
     "from_document",
     "indexed_states",
     "match_fields",
-    "match_fields",
     "to_document",
     "update_articles",
     "write_articles",
