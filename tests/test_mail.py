@@ -152,7 +152,9 @@ def check_html(html_text: str, links: set[str]) -> list[str]:
 
 
 def test_settings_defaults_from_empty_environment() -> None:
-    assert SmtpSettings.from_env({}) == SmtpSettings()
+    # without NEWSMON_SMTP_HOST nothing is configured: sending refuses (see test below)
+    assert SmtpSettings.from_env({}) == SmtpSettings(configured=False)
+    assert SmtpSettings.from_env({"NEWSMON_SMTP_HOST": "127.0.0.1"}) == SmtpSettings()
     s = SmtpSettings()
     assert (s.host, s.port, s.security, s.sender, s.timeout) == (
         "127.0.0.1",

@@ -21,12 +21,14 @@ from ..store import Client, IndexNames, connect, ensure_indices, ledger
 from ..store.client import es_iso, es_time
 from ..store.ledger import Status
 from . import evaluate
+from .actions import Honoured, honoured
 from .email import AlertEmail, AlertItem, compose, message_id_for
 from .evaluate import decide
+from .links import LinkSettings, email_links
 from .report import RunReport
-from .rules import Mode, RuleSet, load_rules
+from .rules import AlertRule, Mode, RuleSet, load_rules
 from .settings import AlertSettings
-from .smtp import SendResult, SendStatus, SmtpSettings
+from .smtp import SendResult, SendStatus, SmtpSettings, require_configured
 from .smtp import send as smtp_send
 
 __all__ = ["SendFunction", "deliver", "email_id", "open_alerts", "run_alerts"]
@@ -154,11 +156,17 @@ def deliver(
     now: datetime | None = None,
     send: SendFunction | None = None,
     source_notes: Mapping[str, Sequence[str]] | None = None,
+    rules: Sequence[AlertRule] | None = None,
+    links: LinkSettings | None = None,
 ) -> RunReport:
     """Send every due batch of decided stories not sent yet, one email per (rule, batch).
 
     ``source_notes`` adds lines to a rule's emails, by rule id (its failing feeds, see
-    :func:`newsmon.alerts.notes.source_notes`).
+    :func:`newsmon.alerts.notes.source_notes`). ``rules``: the enabled rules of the rules file
+    in use; the batches of any other rule (disabled, removed, in another file) are held —
+    left pending and sent once the rule is back (None: every rule's batches go). Batches of a
+    snoozed rule are held until the snooze ends; muted stories and unsubscribed recipients
+    are left out (docs/alerts.md). ``links``: the action links (default: the environment).
 
     A batch is claimed in the ledger first (its email document, created or compare-and-set), so
     two workers never send it both; the result is recorded on the email document and its
@@ -166,9 +174,18 @@ def deliver(
     """
     now = now or datetime.now(UTC)
     send_email = send or smtp_send
+    links = links if links is not None else LinkSettings.from_env()
     report = RunReport()
     ledger.refresh_ledger(es, names)
-    for batch_key, items in sorted(ledger.due_stories(es, names, modes, now).items()):
+    due = ledger.due_stories(es, names, modes, now)
+    active = None if rules is None else {r.id for r in rules}
+    honour = honoured(es, names, {i[0]["rule_id"] for i in due.values()})
+    if due and send is None:
+        require_configured(smtp)  # before any claim: nothing is marked as tried
+    for batch_key, all_items in sorted(due.items()):
+        items = _sendable(es, names, batch_key, all_items, active, honour, now, report)
+        if not items:
+            continue
         before, attempts = _claim(
             es,
             names,
@@ -197,6 +214,8 @@ def deliver(
         alert = _alert_email(batch_key, items, left or None, before.get("message_id"))
         if source_notes and source_notes.get(alert.rule_id):
             alert = replace(alert, notes=alert.notes + tuple(source_notes[alert.rule_id]))
+        alert = replace(alert, recipients=tuple(honour.recipients(alert.rule_id, alert.recipients)))
+        alert = replace(alert, links=email_links(alert, links, now=now))
         try:
             message = compose(alert, smtp, now=now)
         except ValueError as exc:  # nothing a resend would fix (e.g. a bad stored address)
@@ -246,6 +265,51 @@ def deliver(
         if status != Status.SENT:
             report.problem(f"rule {alert.rule_id}: email {status} ({result.reason})")
     return report
+
+
+def _sendable(
+    es: Client,
+    names: IndexNames,
+    batch_key: str,
+    items: Sequence[dict[str, Any]],
+    active: set[str] | None,
+    honour: Honoured,
+    now: datetime,
+    report: RunReport,
+) -> list[dict[str, Any]]:
+    """The stories of a due batch to send now: none while its rule is held or snoozed; muted
+    stories, and all when no recipient is left, are recorded ``skipped``."""
+    rule_id = items[0]["rule_id"]
+    if active is not None and rule_id not in active:
+        report.counts["batches_held"] += 1
+        report.held.append({"rule_id": rule_id, "batch_key": batch_key, "items": len(items)})
+        return []
+    until = honour.snoozed_until(rule_id, now)
+    if until is not None:
+        report.counts["batches_snoozed"] += 1
+        report.held.append(
+            {
+                "rule_id": rule_id,
+                "batch_key": batch_key,
+                "items": len(items),
+                "until": es_iso(until),
+            }
+        )
+        return []
+    muted = [i for i in items if honour.is_muted(rule_id, i.get("story_id") or i["_id"])]
+    kept = [i for i in items if i not in muted]
+    skip = {"status": Status.SKIPPED, "updated_at": es_iso(now)}
+    if muted:
+        ledger.update_stories(
+            es, names, [i["_id"] for i in muted], {**skip, "skip_reason": "muted"}
+        )
+        report.counts["stories_muted"] += len(muted)
+    if kept and not honour.recipients(rule_id, kept[0].get("recipients") or ()):
+        reason = "every recipient unsubscribed"
+        ledger.update_stories(es, names, [i["_id"] for i in kept], {**skip, "skip_reason": reason})
+        report.counts["stories_unsubscribed"] += len(kept)
+        return []
+    return kept
 
 
 def _record(
@@ -328,13 +392,24 @@ def run_alerts(
     now: datetime | None = None,
     send: SendFunction | None = None,
     source_notes: Mapping[str, Sequence[str]] | None = None,
+    links: LinkSettings | None = None,
 ) -> RunReport:
-    """Decide (the enabled rules of ``mode``, or all), then deliver what is due."""
+    """Decide (the enabled rules of ``mode``, or all), then deliver what is due; the batches
+    of rules not enabled in ``rule_set`` are held."""
     now = now or datetime.now(UTC)
     report = decide(es, names, rule_set.enabled(mode), alert_settings, now=now)
     modes: tuple[Mode, ...] = (mode,) if mode else ("immediate", "digest")
     delivered = deliver(
-        es, names, smtp, alert_settings, modes=modes, now=now, send=send, source_notes=source_notes
+        es,
+        names,
+        smtp,
+        alert_settings,
+        modes=modes,
+        now=now,
+        send=send,
+        source_notes=source_notes,
+        rules=rule_set.enabled(),
+        links=links,
     )
     report.merge(delivered)
     return report

@@ -16,7 +16,7 @@ import re
 import textwrap
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, tzinfo
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .smtp import SmtpSettings
 from .untrusted import check_address, clean, parse_sender
 
-__all__ = ["AlertEmail", "AlertItem", "compose", "message_id_for"]
+__all__ = ["AlertEmail", "AlertItem", "EmailLinks", "compose", "message_id_for"]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,17 @@ class AlertItem:
 
 
 @dataclass(frozen=True)
+class EmailLinks:
+    """The action links of one email (signed, see :mod:`.tokens`): ``unsubscribe`` is also
+    the RFC 8058 one-click ``List-Unsubscribe`` target."""
+
+    unsubscribe: str
+    snooze: str | None = None  # snooze the rule for a day
+    mute: tuple[tuple[str, str], ...] = ()  # (story id, link muting that story for the rule)
+    page: str | None = None  # the rule's page in Airflow
+
+
+@dataclass(frozen=True)
 class AlertEmail:
     """One email for one rule: the stories of one batch (immediate) or period (digest)."""
 
@@ -95,6 +106,8 @@ class AlertEmail:
     timezone: str = "UTC"  # IANA zone the story times are shown in
     # the Message-ID stored with the batch at its first attempt; None: derived from batch_key
     message_id: str | None = None
+    links: EmailLinks | None = None  # unsubscribe, snooze and mute links (None: no links)
+    test: bool = False  # a test email (``newsmon alerts test-email``): said in subject and body
 
 
 def message_id_for(batch_key: str, sender: str) -> str:
@@ -129,6 +142,9 @@ def compose(
     message["Message-ID"] = _message_id(alert, settings)
     message.set_raw("X-Newsmon-Rule", _fold_header("X-Newsmon-Rule", view.rule_id or "-"))
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies
+    if view.unsubscribe:  # RFC 8058 one-click unsubscribe (RFC 2369 header)
+        message.set_raw("List-Unsubscribe", f"<{view.unsubscribe}>")
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(view.text())
     message.add_alternative(view.html(), subtype="html")
     return message
@@ -286,6 +302,7 @@ class _Story:
     url_text: str | None  # a URL shown as text only
     also_in: int
     snippets: tuple[tuple[Segment, ...], ...]
+    mute: str | None = None  # the link muting this story for the rule
 
     @property
     def meta(self) -> str:
@@ -310,6 +327,10 @@ class _View:
     notes: tuple[str, ...]
     kibana_url: str | None
     stories: tuple[_Story, ...]
+    unsubscribe: str | None = None
+    snooze: str | None = None
+    page: str | None = None
+    test: bool = False
 
     @classmethod
     def build(cls, alert: AlertEmail, zone: tzinfo) -> _View:
@@ -333,6 +354,14 @@ class _View:
         if alert.kibana_url and kibana is None:
             log.warning("rule %r: kibana_url is not an http(s) URL; left out", alert.rule_id)
         period = clean(alert.period, NOTE_MAX) if alert.period else None
+        links = alert.links
+        mutes = dict(links.mute) if links else {}
+        stories = tuple(
+            replace(story, mute=_link(mutes.get(item.story_id)))
+            for story, item in zip(stories, alert.items, strict=True)
+        )
+        if alert.test:
+            subject = f"[newsmon test] {subject.removeprefix('[newsmon] ')}"
         return cls(
             subject=subject,
             rule_name=name,
@@ -343,12 +372,18 @@ class _View:
             notes=tuple(n for n in (clean(note, NOTE_MAX) for note in alert.notes) if n),
             kibana_url=kibana,
             stories=stories,
+            unsubscribe=_link(links.unsubscribe) if links else None,
+            snooze=_link(links.snooze) if links else None,
+            page=_link(links.page) if links else None,
+            test=alert.test,
         )
 
     # text/plain ----------------------------------------------------------------------------
 
     def text(self) -> str:
         lines = [f"{self.rule_name}: {self.counts}", f"Query: {self.query}"]
+        if self.test:
+            lines.insert(0, "TEST EMAIL: the rule's latest matches, sent on request.\n")
         if self.period:
             lines.append(f"Digest: {self.period}")
         lines += [f"Note: {note}" for note in self.notes]
@@ -363,9 +398,17 @@ class _View:
                 lines.append(f"   {story.url}")
             elif story.url_text:
                 lines.append(_wrap(f"address (not a web link): {story.url_text}", "   ", "   "))
+            if story.mute:
+                lines.append(f"   Mute this story: {story.mute}")
         lines += ["", "-- ", f'newsmon alert "{self.rule_name}" ({self.rule_id})']
         if self.kibana_url:
             lines.append(f"Search in Kibana: {self.kibana_url}")
+        if self.page:
+            lines.append(f"This alert in newsmon: {self.page}")
+        if self.snooze:
+            lines.append(f"Snooze this alert for a day: {self.snooze}")
+        if self.unsubscribe:
+            lines.append(f"Unsubscribe from this alert: {self.unsubscribe}")
         return "\n".join(lines) + "\n"
 
     # text/html -----------------------------------------------------------------------------
@@ -385,6 +428,12 @@ class _View:
             f"</strong>: {e(self.counts)}</p>",
             f'<p style="margin:0 0 4px;color:#555">Query: <code>{e(self.query)}</code></p>',
         ]
+        if self.test:
+            out.insert(
+                6,
+                '<p style="margin:0 0 8px;color:#8a4b00"><strong>Test email</strong>:'
+                " the rule's latest matches, sent on request.</p>",
+            )
         if self.period:
             out.append(f'<p style="margin:0 0 4px;color:#555">Digest: {e(self.period)}</p>')
         out += [f'<p style="margin:0 0 4px;color:#8a4b00">{e(note)}</p>' for note in self.notes]
@@ -403,16 +452,33 @@ class _View:
                     '<div style="color:#555;font-size:13px">address (not a web link): '
                     f"<code>{e(story.url_text)}</code></div>"
                 )
+            if story.mute:
+                out.append(
+                    f'<div style="font-size:12px"><a href="{e(story.mute)}" style="color:#777">'
+                    "Mute this story</a></div>"
+                )
             out.append("</div>")
         footer = f"newsmon alert “{e(self.rule_name)}” ({e(self.rule_id)})"
         if self.kibana_url:
             footer += f' · <a href="{e(self.kibana_url)}">Open this search in Kibana</a>'
+        for label, link in (
+            ("This alert in newsmon", self.page),
+            ("Snooze for a day", self.snooze),
+            ("Unsubscribe", self.unsubscribe),
+        ):
+            if link:
+                footer += f' · <a href="{e(link)}">{label}</a>'
         out.append(
             '<p style="margin-top:18px;padding-top:12px;border-top:1px solid #ddd;'
             f'color:#777;font-size:12px">{footer}</p>'
         )
         out.append("</body></html>")
         return "\n".join(out) + "\n"
+
+
+def _link(url: str | None) -> str | None:
+    """An action link (newsmon's own, but checked like any URL before it goes in a header)."""
+    return _web_url(url) if url else None
 
 
 def _escape(text: str) -> str:

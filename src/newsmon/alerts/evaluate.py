@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from ..store import Client, IndexNames, alerting, ledger
 from ..store.client import es_iso, refresh
+from .actions import honoured
 from .report import RunReport
 from .rules import AlertRule, kibana_link
 from .settings import AlertSettings
@@ -247,7 +248,7 @@ def _decision(
         "snippets": detail["snippets"],
         "also_in": max(outlets.get(match.key, 1) - 1, 0),
         "matched_articles": match.articles,
-        "timezone": rule.digest.timezone if rule.digest else "UTC",
+        "timezone": rule.zone,
     }
 
 
@@ -291,9 +292,14 @@ def decide(
     known = ledger.decided(es, names, candidates)
     report.counts["already_alerted"] += len(known)
     new: dict[str, list[_Match]] = defaultdict(list)
+    muted = honoured(es, names, matches).muted  # stories people muted for a rule: not decided
     for doc_id, (rule_id, match) in candidates.items():
-        if doc_id not in known:
-            new[rule_id].append(match)
+        if doc_id in known:
+            continue
+        if (rule_id, match.key) in muted:
+            report.counts["stories_muted"] += 1
+            continue
+        new[rule_id].append(match)
     report.timed("ledger_lookup", started)
     started = monotonic()
     details = _details(es, names, windows, new, report)

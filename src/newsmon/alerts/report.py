@@ -20,6 +20,7 @@ class RunReport:
     counts: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
     emails: list[dict[str, Any]] = field(default_factory=list)  # rule, batch, status, items
+    held: list[dict[str, Any]] = field(default_factory=list)  # batches not sent: rule off, snoozed
     seconds: dict[str, float] = field(default_factory=dict)  # by phase
 
     def timed(self, phase: str, started: float) -> None:
@@ -35,6 +36,7 @@ class RunReport:
         for message in other.problems:
             self.problem(message)
         self.emails += other.emails
+        self.held += other.held
         for phase, seconds in other.seconds.items():
             self.seconds[phase] = round(self.seconds.get(phase, 0.0) + seconds, 3)
 
@@ -43,6 +45,7 @@ class RunReport:
             "counts": dict(self.counts),
             "problems": list(self.problems),
             "emails": list(self.emails),
+            "held": list(self.held),
             "seconds": dict(self.seconds),
         }
 
@@ -56,6 +59,12 @@ class RunReport:
                 f" {email['items']} stor{'y' if email['items'] == 1 else 'ies'}"
                 f" to {', '.join(email.get('recipients') or ())}"
                 + (f" ({email['reason']})" if email.get("reason") else "")
+            )
+        for batch in self.held:
+            why = f"snoozed until {batch['until']}" if batch.get("until") else "rule not enabled"
+            lines.append(
+                f"  email held: rule {batch['rule_id']}, {batch['items']}"
+                f" stor{'y' if batch['items'] == 1 else 'ies'} ({why})"
             )
         if self.problems:
             lines.append(f"  problems (first {len(self.problems)}):")

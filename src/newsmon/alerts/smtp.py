@@ -23,7 +23,16 @@ from typing import Final
 from ..config import ConfigError
 from .untrusted import check_address, clean, is_control, is_control_or_space, parse_sender
 
-__all__ = ["DEFAULT_PORTS", "SECURITY_MODES", "SendResult", "SendStatus", "SmtpSettings", "send"]
+__all__ = [
+    "DEFAULT_PORTS",
+    "SECURITY_MODES",
+    "SendResult",
+    "SendStatus",
+    "SmtpNotConfigured",
+    "SmtpSettings",
+    "require_configured",
+    "send",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +60,8 @@ class SmtpSettings:
     sender: str = "newsmon@localhost"  # the From address, optionally "Name <addr>"
     timeout: float = 30.0  # seconds per network operation
     ca_file: str | None = None  # CA bundle to verify the server with, instead of the system's
+    # False: read from an environment without NEWSMON_SMTP_HOST (sending refuses, see send)
+    configured: bool = True
 
     def __post_init__(self) -> None:
         if self.security not in SECURITY_MODES:
@@ -72,7 +83,8 @@ class SmtpSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SmtpSettings:
         """Read ``NEWSMON_SMTP_HOST``, ``_PORT``, ``_USERNAME``, ``_PASSWORD``, ``_SECURITY``,
         ``_FROM``, ``_TIMEOUT`` and ``_CA_FILE``; a bad value raises a :class:`ConfigError`
-        naming the variable. The port defaults to 25, 587 or 465 by ``_SECURITY``."""
+        naming the variable. The port defaults to 25, 587 or 465 by ``_SECURITY``. Without
+        ``NEWSMON_SMTP_HOST`` the settings are not ``configured``: sending refuses."""
         env = os.environ if environ is None else environ
 
         def error(name: str, message: str, *, show: bool = True) -> ConfigError:
@@ -134,6 +146,22 @@ class SmtpSettings:
             sender=sender,
             timeout=timeout,
             ca_file=ca_file,
+            configured=bool(text("NEWSMON_SMTP_HOST")),
+        )
+
+
+class SmtpNotConfigured(ConfigError):
+    """Sending was asked for, but no mail server is configured."""
+
+
+def require_configured(settings: SmtpSettings) -> None:
+    """Raise :class:`SmtpNotConfigured` unless a mail server was configured."""
+    if not settings.configured:
+        raise SmtpNotConfigured(
+            "no mail server configured: set NEWSMON_SMTP_HOST (and _PORT, _SECURITY, _FROM…)"
+            " or the Airflow Connection newsmon_smtp; nothing was sent, the emails stay queued",
+            file="environment",
+            field="NEWSMON_SMTP_HOST",
         )
 
 
@@ -171,7 +199,9 @@ class _Reply(Exception):
 
 def send(message: EmailMessage, settings: SmtpSettings) -> SendResult:
     """Send ``message`` to the addresses in its To/Cc headers; never raises for SMTP or
-    network problems (ValueError for a message without valid recipients)."""
+    network problems (ValueError for a message without valid recipients,
+    :class:`SmtpNotConfigured` when no mail server is configured)."""
+    require_configured(settings)
     message_id = str(message.get("Message-ID", "")).strip()
     recipients = _envelope_recipients(message)
     payload = _flatten(message)

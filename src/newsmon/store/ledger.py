@@ -26,11 +26,14 @@ __all__ = [
     "create_decisions",
     "decided",
     "due_stories",
+    "email_docs",
     "evaluated_to",
     "ledger_index",
+    "open_stories",
     "refresh_ledger",
     "save_states",
     "state_index",
+    "stories_of",
     "update_email",
     "update_stories",
 ]
@@ -44,6 +47,7 @@ class Status(StrEnum):
     SENT = "sent"
     RETRY = "retry"  # to be tried again at ``due_at`` / ``next_attempt_at``
     FAILED = "failed"  # given up
+    SKIPPED = "skipped"  # not sent: muted, or every recipient unsubscribed (``skip_reason``)
 
 
 DUE = (Status.PENDING, Status.RETRY)  # stories whose email is still to be sent
@@ -117,6 +121,55 @@ def due_stories(
     for hit in helpers.scan(es, index=ledger_index(names), query={"query": query}, size=1000):
         batches[hit["_source"]["batch_key"]].append({"_id": hit["_id"], **hit["_source"]})
     return batches
+
+
+def open_stories(
+    es: Client, names: IndexNames, rule_id: str | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Decided stories whose email is not done (pending, sending, retry), by batch key, each
+    with its ``_id`` — whether due or not, whatever the rules file says now."""
+    filters: list[dict[str, Any]] = [
+        {"term": {"kind": "story"}},
+        {"terms": {"status": [str(Status.PENDING), str(Status.SENDING), str(Status.RETRY)]}},
+    ]
+    if rule_id is not None:
+        filters.append({"term": {"rule_id": rule_id}})
+    query = {"query": {"bool": {"filter": filters}}}
+    batches: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for hit in helpers.scan(es, index=ledger_index(names), query=query, size=1000):
+        batches[hit["_source"]["batch_key"]].append({"_id": hit["_id"], **hit["_source"]})
+    return batches
+
+
+def email_docs(
+    es: Client,
+    names: IndexNames,
+    *,
+    rule_id: str | None = None,
+    since: datetime | None = None,
+    ids: Iterable[str] | None = None,
+    size: int = 50,
+) -> list[dict[str, Any]]:
+    """Email documents, newest first: of ``rule_id``, updated since ``since``, or by ``ids``."""
+    if ids is not None:
+        return [{"_id": k, **v} for k, v in mget(es, ledger_index(names), ids).items()]
+    filters: list[dict[str, Any]] = [{"term": {"kind": "email"}}]
+    if rule_id is not None:
+        filters.append({"term": {"rule_id": rule_id}})
+    if since is not None:
+        filters.append({"range": {"updated_at": {"gte": es_iso(since)}}})
+    found = es.search(
+        index=ledger_index(names),
+        query={"bool": {"filter": filters}},
+        sort=[{"updated_at": {"order": "desc", "unmapped_type": "date"}}],
+        size=size,
+    )
+    return [{"_id": h["_id"], **h["_source"]} for h in found["hits"]["hits"]]
+
+
+def stories_of(es: Client, names: IndexNames, ids: Iterable[str]) -> list[dict[str, Any]]:
+    """The story documents ``ids`` (an email's ``item_ids``) that exist."""
+    return [{"_id": k, **v} for k, v in mget(es, ledger_index(names), ids).items()]
 
 
 def update_stories(
