@@ -128,6 +128,11 @@ def test_news_ingest_dag_test_indexes_the_articles(
     assert set(states.values()) == {"success"}, states
     mapped = [ti for ti in run.get_task_instances() if ti.task_id == "ingest_batch"]
     assert len(mapped) == 2  # 3 feeds in batches of 2
+    # each mapped task is named by its feeds in the UI (map_index_template)
+    assert sorted(ti.rendered_map_index for ti in mapped) == [
+        "demo-feed1, demo-feed2",
+        "demo-feed3",
+    ]
     names = IndexNames(settings.index_prefix)
     es.indices.refresh(index=f"{names.articles},{names.feeds}")
     assert es.count(index=names.articles)["count"] == 12
@@ -185,6 +190,7 @@ def alerts_env(
 ) -> Iterator[tuple[Handler, IndexNames]]:
     """Rules, two articles, the newsmon_es and newsmon_smtp Connections, a real SMTP server."""
     from newsmon.store import bulk_write, ensure_indices
+    from newsmon.store.articles import match_fields
 
     names = IndexNames(settings.index_prefix)
     ensure_indices(es, names, settings.config_dir)
@@ -210,7 +216,7 @@ def alerts_env(
     report = bulk_write(
         es,
         names.articles,
-        [("create", f"a{n}", {**common, **d}) for n, d in enumerate(docs)],
+        [("create", f"a{n}", {**common, **d, **match_fields(d)}) for n, d in enumerate(docs)],
         refresh=True,
     )
     assert not report.failed
