@@ -149,12 +149,15 @@ def test_cli_prints_yaml_entries_ready_to_paste(
     assert main(["feeds", "discover", site.base_url + "/", "--feeds", str(existing)]) == 0
     captured = capsys.readouterr()
     feeds = parse_feeds("feeds:\n" + captured.out)
+    # the feed already followed is reported, not printed again as an entry to paste
     assert [(f.id, f.name, f.url) for f in feeds] == [
-        ("demo-main-2", "Demo main", site.feed_url("main")),
         ("example-atom", "Example — Atom", site.base_url + "/feeds/atom.xml"),
         ("world", "World", site.base_url + "/category/world/feed/"),
     ]
-    assert f"already in {existing} as demo-main" in captured.out
+    assert site.feed_url("main") not in captured.out
+    assert f"already followed: {site.feed_url('main')} (feed demo-main in {existing})" in (
+        captured.err
+    )
     assert "not a feed: http://169.254.169.254/latest/rss (blocked_address" in captured.err
 
     monkeypatch.delenv("NEWSMON_FETCH_ALLOW")

@@ -29,7 +29,10 @@ def _count(es: Elasticsearch, settings: Settings, **query: object) -> int:
 
 
 def _page_requests(site: DemoSite) -> int:
-    return sum(n for path, n in site.requests.items() if not path.startswith("/feeds/"))
+    """Article downloads: neither the feeds nor robots.txt (asked once per host and run)."""
+    return sum(
+        n for path, n in site.requests.items() if not path.startswith(("/feeds/", "/robots.txt"))
+    )
 
 
 def test_cycle_indexes_every_page_once_and_second_cycle_costs_nothing(
@@ -92,7 +95,7 @@ def test_changed_feed_fetches_only_the_new_article(
     fetched_pages = {
         p: n - before.get(p, 0)
         for p, n in news_site.requests.items()
-        if n != before.get(p, 0) and not p.startswith("/feeds/")
+        if n != before.get(p, 0) and not p.startswith(("/feeds/", "/robots.txt"))
     }
     assert fetched_pages == {"/extra.example/2024/new-story.html": 1}
     assert _count(es, settings, term={"canonical_url": canonical_url(new_url)}) == 1

@@ -12,10 +12,12 @@ import ipaddress
 import posixpath
 import re
 import string
+import unicodedata
 from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 # tld (a dependency of trafilatura's courlan) ships the Public Suffix List and reads it from its
 # own package directory: no network access as long as that file is installed.
+import idna
 from tld import get_tld
 from tld.exceptions import TldDomainNotFound
 
@@ -78,10 +80,64 @@ TRACKING_PARAMS = frozenset(
         "guce_referrer",
         "guce_referrer_sig",
         "src_trk",
+        # affiliate and click ids (courlan's and url-normalize's lists)
+        "clickid",
+        "aftr_source",
+        "fb_ref",
+        "fb_source",
+        "this_affiliate",
+        "srsltid",  # Google Merchant Center / Search result links
         # added by Google's AMP cache/viewer (https://www-example-com.cdn.ampproject.org/...)
         "usqp",
         "amp_js_v",
         "amp_gsa",
+    }
+)
+
+# ``ref`` names a source on many sites (?ref=rss, ?ref=homepage) but an article or a code on
+# others (?ref=12345): dropped only with a value that names where the click came from.
+REF_PARAMS = frozenset({"ref", "referrer", "referer"})
+REF_SOURCES = frozenset(
+    {
+        "rss",
+        "feed",
+        "feeds",
+        "atom",
+        "home",
+        "homepage",
+        "hp",
+        "frontpage",
+        "front",
+        "nav",
+        "menu",
+        "header",
+        "footer",
+        "sidebar",
+        "newsletter",
+        "email",
+        "mail",
+        "social",
+        "share",
+        "twitter",
+        "x",
+        "facebook",
+        "fb",
+        "linkedin",
+        "reddit",
+        "whatsapp",
+        "telegram",
+        "google",
+        "search",
+        "hn",
+        "hackernews",
+        "producthunt",
+        "related",
+        "recommended",
+        "trending",
+        "push",
+        "app",
+        "widget",
+        "sitemap",
     }
 )
 
@@ -110,14 +166,24 @@ _UNRESERVED_CHARS = frozenset(string.ascii_letters + string.digits + _UNRESERVED
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 _BARE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _HOST = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")
+# what an article's slug or id looks like (some-story, x-4656421.html, 2021): a final "amp"
+# after such a segment is an AMP marker; after a plain word (/tags/amp, /r/amp) it is a name
+_ARTICLE_SLUG = re.compile(r"[0-9._-]")
+# characters that cannot end a URL: left over from the markup a link was cut out of (abc", abc<)
+_TRAILING_JUNK = '"<>'
+# a "#!" fragment is the path of a single-page site (https://example.com/#!/story/1001)
+_HASH_BANG = "!"
 
 
 class InvalidURL(ValueError):
     """The text is not an absolute http(s) URL."""
 
 
-def is_tracking_param(name: str) -> bool:
+def is_tracking_param(name: str, value: str | None = None) -> bool:
+    """Whether the parameter ``name`` (with ``value``, when known) only tracks the click."""
     lowered = name.lower()
+    if lowered in REF_PARAMS:
+        return value is not None and value.strip().lower() in REF_SOURCES
     return lowered in TRACKING_PARAMS or lowered.startswith(TRACKING_PREFIXES)
 
 
@@ -132,13 +198,24 @@ def _normalise_host(host: str) -> str:
             raise InvalidURL(f"host {host!r} is not a valid IPv6 address") from exc
         return host
     if not host.isascii():
-        try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError as exc:
-            raise InvalidURL(f"host {host!r} is not a valid domain name") from exc
+        host = _idna(host)
     if not _HOST.fullmatch(host):
         raise InvalidURL(f"host {host!r} is not a valid domain name")
     return host
+
+
+def _idna(host: str) -> str:
+    """The ASCII form of an internationalised host name, by IDNA 2008 with the UTS #46 mapping
+    that browsers use (non-transitional: ``faß.de`` is ``xn--fa-hia.de``, not ``fass.de``).
+    A name IDNA 2008 refuses but IDNA 2003 takes (symbols, emoji) gets its IDNA 2003 form."""
+    try:
+        return idna.encode(host, uts46=True, transitional=False).decode("ascii")
+    except (idna.IDNAError, UnicodeError, ValueError):
+        pass
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise InvalidURL(f"host {host!r} is not a valid domain name") from exc
 
 
 def _normalise_escape(match: re.Match[str]) -> str:
@@ -173,13 +250,15 @@ def _strip_path_variants(path: str) -> str:
     segments = path.split("/")[1:]  # path is absolute and has no dot segments left
     while segments:
         last = segments[-1]
-        if last in ("", "amp") or last.lower() in INDEX_FILES:
-            segments.pop()  # /a/index.html is /a, /story/amp is /story ("" only from "/")
+        if last == "" or last.lower() in INDEX_FILES:
+            segments.pop()  # /a/index.html is /a ("" only from "/")
+        elif last == "amp" and len(segments) > 1 and _ARTICLE_SLUG.search(segments[-2]):
+            segments.pop()  # /2021/08/some-story/amp is the story; /tags/amp, /r/amp are not
         elif last.endswith(".amp.html") and last[: -len(".amp.html")] not in ("", ".", ".."):
             segments[-1] = last[: -len(".amp.html")] + ".html"  # nytimes.com: x.amp.html
         elif last.endswith(".amp") and last[: -len(".amp")] not in ("", ".", ".."):
             segments[-1] = last[: -len(".amp")]  # foxnews.com, phys.org: story.amp
-        elif segments[0] in ("amp", ".amp"):
+        elif segments[0] in ("amp", ".amp") and len(segments) > 1:
             del segments[0]  # aljazeera.com, cnbc.com, space.com: /amp/news/...
         elif segments[:2] == ["platform", "amp"] and len(segments) > 2:
             del segments[:2]  # Vox Media (theverge.com, vox.com): /platform/amp/2019/...
@@ -231,13 +310,28 @@ def _strip_host_aliases(host: str) -> str:
     return ".".join(labels)
 
 
+def _nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text) if not text.isascii() else text
+
+
+def _normalise_fragment(fragment: str) -> str:
+    """A ``#!`` fragment (an AJAX-crawlable address) kept, percent-encoding normalised; every
+    other fragment dropped."""
+    if not fragment.startswith(_HASH_BANG):
+        return ""
+    text = quote(_nfc(fragment), safe="/?:@!$&'()*+,;=" + _UNRESERVED + "%")
+    text = _BARE_PERCENT.sub("%25", text)
+    return _PERCENT.sub(_normalise_escape, text)
+
+
 def _is_amp_switch(name: str, value: str) -> bool:
     values = AMP_PARAMS.get(name.lower())
     return values is not None and value.lower() in values
 
 
-def _canonical_parts(url: str) -> tuple[str, str, str, str]:
-    text = url.strip()
+def _canonical_parts(url: str) -> tuple[str, str, str, str, str]:
+    head, hash_sign, fragment_text = url.strip().partition("#")
+    text = head.rstrip(_TRAILING_JUNK + " \t\r\n") + hash_sign + fragment_text
     try:
         parts = urlsplit(text)
         port = parts.port
@@ -253,11 +347,15 @@ def _canonical_parts(url: str) -> tuple[str, str, str, str]:
     params = [
         (k, v)
         # surrogateescape keeps non-UTF-8 bytes (?q=caf%E9) distinct instead of U+FFFD
-        for k, v in parse_qsl(parts.query, keep_blank_values=True, errors="surrogateescape")
-        if not is_tracking_param(k) and not _is_amp_switch(k, v)
+        for k, v in (
+            (_nfc(k), _nfc(v))
+            for k, v in parse_qsl(parts.query, keep_blank_values=True, errors="surrogateescape")
+        )
+        if not is_tracking_param(k, v) and not _is_amp_switch(k, v)
     ]
     query = urlencode(sorted(params), doseq=True, quote_via=quote, errors="surrogateescape")
-    return scheme, netloc, _normalise_path(parts.path), query
+    fragment = _normalise_fragment(parts.fragment)
+    return scheme, netloc, _normalise_path(parts.path), query, fragment
 
 
 def canonical_url(url: str) -> str:
@@ -268,8 +366,7 @@ def canonical_url(url: str) -> str:
     remaining query parameters (keeping repeated and blank ones), normalises percent-encoding
     and dot segments in the path and drops its trailing slash, index file and AMP markers.
     """
-    scheme, netloc, path, query = _canonical_parts(url)
-    return urlunsplit((scheme, netloc, path, query, ""))
+    return urlunsplit(_canonical_parts(url))
 
 
 def same_site(a: str, b: str) -> bool:

@@ -1,8 +1,9 @@
 """Writing feed-list entries: id suggestions, YAML ready for ``feeds.yaml``, safe appending.
 
-Used by ``newsmon feeds discover`` and ``newsmon feeds import-opml``. Appending keeps the file's
-text (comments, order, layout) and only inserts lines at the end of its ``feeds:`` list; the
-result is validated with the same loader as every run before it replaces the file.
+Used by ``newsmon feeds discover``, ``add``, ``disable`` and ``import-opml``. Appending keeps
+the file's text (comments, order, layout) and only inserts lines at the end of its ``feeds:``
+list; ``set_enabled`` changes or adds one line. The result is validated with the same loader
+as every run before it replaces the file.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "append_entries",
     "feed_keys",
     "render_entries",
+    "set_enabled",
     "slug",
     "suggest_id",
 ]
@@ -110,6 +112,8 @@ def render_entries(
             lines.append(f"{pad}  tags: [{', '.join(_scalar(t) for t in feed.tags)}]")
         if not feed.enabled:
             lines.append(f"{pad}  enabled: false")
+        if feed.type != "feed":
+            lines.append(f"{pad}  type: {feed.type}")
     return "\n".join(lines) + "\n" if lines else ""
 
 
@@ -133,6 +137,12 @@ def append_entries(
     else:
         text = _insert(read_config_file(target, "feeds file"), source, feeds, comments)
     result = parse_feeds(text, source)  # raises ConfigError naming the line and field
+    _write(target, text)
+    return result
+
+
+def _write(target: Path, text: str) -> None:
+    """Replace the file at ``target`` by ``text`` atomically, keeping its permissions."""
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -143,7 +153,55 @@ def append_entries(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return result
+
+
+def set_enabled(path: str | os.PathLike[str], feed_id: str, enabled: bool) -> bool:
+    """Set ``enabled`` of the feed ``feed_id`` in the file at ``path``, changing that one line
+    (or adding it under the feed's other keys) and nothing else. Returns whether the file
+    changed. Raises ConfigError naming the file when the file is invalid or has no such feed.
+    """
+    target = Path(path)
+    source = os.fspath(path)
+    text = read_config_file(target, "feeds file")
+    feeds = parse_feeds(text, source)
+    feed = next((f for f in feeds if f.id == feed_id), None)
+    if feed is None:
+        known = ", ".join(f.id for f in feeds[:20]) or "none"
+        raise ConfigError(f"no feed with id {feed_id!r} (feeds: {known})", file=source)
+    if feed.enabled == enabled:
+        return False
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    assert isinstance(root, yaml.MappingNode)  # parse_feeds accepted it: a mapping with feeds
+    node = next(v for k, v in root.value if getattr(k, "value", None) == "feeds")
+    item = next(
+        n
+        for n in node.value
+        if isinstance(n, yaml.MappingNode)
+        and any(getattr(k, "value", None) == "id" and v.value == feed_id for k, v in n.value)
+    )
+    if item.flow_style:
+        raise ConfigError(
+            f"feed {feed_id!r} is written in flow style ({{...}}); write it one key per line",
+            file=source,
+            line=item.start_mark.line + 1,
+        )
+    value = "true" if enabled else "false"
+    current = next((v for k, v in item.value if getattr(k, "value", None) == "enabled"), None)
+    if current is not None:
+        start, end = current.start_mark.index, current.end_mark.index
+        new_text = text[:start] + value + text[end:]
+    else:
+        lines = text.splitlines(keepends=True)
+        last = item.value[-1][1]
+        after = last.end_mark.line if last.end_mark.column == 0 else last.end_mark.line + 1
+        column = item.value[0][0].start_mark.column
+        if lines and after <= len(lines) and not lines[after - 1].endswith("\n"):
+            lines[after - 1] += "\n"
+        lines.insert(after, " " * column + f"enabled: {value}\n")
+        new_text = "".join(lines)
+    parse_feeds(new_text, source)  # the result must be as valid as what it replaces
+    _write(target, new_text)
+    return True
 
 
 def _insert(

@@ -1,13 +1,17 @@
-"""RSS 0.9x/1.0/2.0 and Atom feeds: fetch (conditionally) and parse into entries.
+"""RSS 0.9x/1.0/2.0, Atom and JSON Feed feeds: fetch (conditionally) and parse into entries.
 
 A broken feed is a value (:class:`FeedResult` with an outcome and a reason), never an exception,
 so one bad feed never stops the others.
 
 Feeds come from anyone, so before feedparser sees a document a quick expat pass over it (stopped
-at the first entry past :data:`MAX_ENTRIES`) refuses documents that declare XML entities
-(entity expansion bombs, external entities pointing at files or internal hosts) and cuts a feed
+at the first entry past :data:`MAX_ENTRIES`) checks its XML entity declarations and cuts a feed
 with too many entries there, so parsing time and memory stay bounded; documents over
-:data:`MAX_FEED_BYTES` are refused unread.
+:data:`MAX_FEED_BYTES` are refused unread. Short internal entities whose value holds no
+reference or markup (``<!ENTITY nbsp "&#160;">``) are expanded here, as character references,
+when all their references add at most :data:`MAX_ENTITY_EXPANSION` characters; any other
+declaration (external, parameter, nested, long: expansion bombs, files or internal hosts read)
+refuses the document with the reason, as does any declaration in a document that is not
+well-formed. JSON Feed documents go to :mod:`newsmon.sources.jsonfeed`.
 """
 
 from __future__ import annotations
@@ -31,12 +35,14 @@ import feedparser
 from ..config import FeedConfig
 from ..urls import InvalidURL, canonical_url
 from .fetch import Fetcher, FetchOutcome, Validators
+from .jsonfeed import JsonFeedError, looks_like_json_feed, read_json_feed
 
 __all__ = [
     "FeedEntry",
     "FeedOutcome",
     "FeedResult",
     "ParsedFeed",
+    "entries_from",
     "fetch_feed",
     "parse_feed",
     "read_feed",
@@ -46,6 +52,10 @@ log = logging.getLogger(__name__)
 
 MAX_ENTRIES = 500  # per fetch; a feed listing more is truncated (and says so in the reason)
 MAX_FEED_BYTES = 8 * 1024 * 1024  # a larger document is refused unparsed (feedparser: ~16x in RAM)
+MAX_ENTITY_CHARS = 64  # an internal entity stands for a character or a short phrase
+MAX_ENTITY_EXPANSION = 256 * 1024  # characters all references to declared entities may add
+_DECLARATION = re.compile(r"""<!ENTITY\s+[^\s%]+\s+(?:"[^"]*"|'[^']*')\s*>""")
+_REFERENCE = re.compile(r"&([^;&\s]+);")
 _ENTRY_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s/>]", re.IGNORECASE)
 
 
@@ -93,7 +103,9 @@ _ENTITY_DECLARATIONS = tuple(
     _declaration_pattern(codec)
     for codec in ("ascii", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be", "cp037")
 )
-_TAGS = re.compile(r"<[^>]+>")
+# a tag is "<" then a letter, "/" or "!": "2 < 3 and 5 > 4" has none
+_TAGS = re.compile(r"<(?:/?[A-Za-z][^<>]*|![^<>]*)>")
+_MARKUP_TYPES = ("text/html", "application/xhtml+xml")
 _HIDDEN = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
 _SPACE = re.compile(r"\s+")
 _BENIGN_BOZO = (feedparser.NonXMLContentType, feedparser.CharacterEncodingOverride)
@@ -117,6 +129,7 @@ class FeedEntry:
     published_at: datetime | None
     authors: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    guid: str | None = None  # the entry's own id (RSS guid, Atom id) when the feed gives one
 
 
 @dataclass
@@ -127,6 +140,7 @@ class _Prescan:
     cut_at: int | None = None  # byte offset of the first entry past the cap
     open_elements: tuple[str, ...] = ()  # elements still open at ``cut_at``
     malformed: bool = False
+    entities: dict[str, str] = field(default_factory=dict)  # declared, checked, to expand
 
 
 class _StopScan(Exception):
@@ -154,17 +168,30 @@ def _prescan(content: bytes, max_entries: int) -> _Prescan:
         if stack:
             stack.pop()
 
-    def entity(name: str, is_parameter: bool, *rest: object) -> None:
-        kind = "parameter entity" if is_parameter else "entity"
-        state.refused = (
-            f"refused: the document declares the XML {kind} {name[:50]!r}; newsmon does not "
-            "expand entities (entity bombs, external entities)"
-        )
-        raise _StopScan
+    def entity(
+        name: str,
+        is_parameter: bool,
+        value: str | None,
+        base: str | None,
+        system_id: str | None,
+        public_id: str | None,
+        notation: str | None,
+    ) -> None:
+        state.refused = _refuse_entity(name, is_parameter, value, system_id, public_id, notation)
+        if state.refused:
+            raise _StopScan
+        state.entities[name] = value or ""
+
+    def end_doctype() -> None:
+        if state.entities:
+            state.refused = _refuse_expansion(content, state.entities)
+            if state.refused:
+                raise _StopScan
 
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.EntityDeclHandler = entity
+    parser.EndDoctypeDeclHandler = end_doctype
     try:
         parser.Parse(content, True)
     except _StopScan:
@@ -175,14 +202,82 @@ def _prescan(content: bytes, max_entries: int) -> _Prescan:
         state.malformed = True
         if _declares_entities(content):
             state.refused = (
-                "refused: the document declares XML entities (<!ENTITY>); newsmon does not "
-                "expand entities (entity bombs, external entities)"
+                "refused: the document declares XML entities (<!ENTITY>) and is not "
+                "well-formed; newsmon does not expand entities it cannot check first"
             )
         else:
             starts = _ENTRY_START.finditer(content)
             past = next(itertools.islice(starts, max_entries, None), None)
             state.cut_at = past.start() if past else None
     return state
+
+
+def _refuse_entity(
+    name: str,
+    is_parameter: bool,
+    value: str | None,
+    system_id: str | None,
+    public_id: str | None,
+    notation: str | None,
+) -> str | None:
+    """Why the declaration of entity ``name`` makes the document unsafe, or None when it is a
+    short internal text (``<!ENTITY nbsp "&#160;">``), which feedparser expands itself."""
+    shown = repr(name[:50])
+    if is_parameter:
+        return (
+            f"refused: the document declares the XML parameter entity {shown}; newsmon does "
+            "not expand entities that declare other entities"
+        )
+    if value is None or system_id is not None or public_id is not None or notation:
+        return (
+            f"refused: the document declares the XML external entity {shown}; newsmon does "
+            "not expand entities (external entities read files or other hosts)"
+        )
+    if "&" in value or "<" in value:
+        inner = _REFERENCE.search(value)
+        what = f"refers to the entity {inner.group(1)[:50]!r}" if inner else "holds markup"
+        return (
+            f"refused: the document declares the XML entity {shown}, which {what}; newsmon "
+            "does not expand entities within entities (entity bombs)"
+        )
+    if len(value) > MAX_ENTITY_CHARS:
+        return (
+            f"refused: the document declares the XML entity {shown} of {len(value)} "
+            f"characters; newsmon does not expand entities over {MAX_ENTITY_CHARS} characters"
+        )
+    return None
+
+
+def _refuse_expansion(content: bytes, declared: Mapping[str, str]) -> str | None:
+    """Refuse a document whose references to its declared entities would expand it by more
+    than :data:`MAX_ENTITY_EXPANSION` characters (counted on the bytes, so an over-estimate)."""
+    codec = _family(content)
+    total = 0
+    for name, value in declared.items():
+        try:
+            reference = f"&{name};".encode(codec)
+        except UnicodeError:
+            continue  # a name the document's encoding cannot write is never referenced
+        total += content.count(reference) * len(value)
+        if total > MAX_ENTITY_EXPANSION:
+            return (
+                f"refused: the document declares XML entities (first {next(iter(declared))!r}) "
+                f"whose references expand to over {MAX_ENTITY_EXPANSION} characters; newsmon "
+                "does not expand entities that far (entity bombs)"
+            )
+    return None
+
+
+def _expand_entities(content: bytes, entities: Mapping[str, str]) -> bytes:
+    """The document with its (checked) internal entities expanded and their declarations
+    removed, so feedparser never meets a declaration. A reference becomes the entity's text
+    written as character references, which every encoding can carry."""
+    codec = _family(content)
+    text = content.decode("latin-1" if codec == "ascii" else codec, errors="replace")
+    text = _DECLARATION.sub("", text)
+    for name, value in entities.items():
+        text = text.replace(f"&{name};", "".join(f"&#{ord(c)};" for c in value))
+    return text.encode("latin-1" if codec == "ascii" else codec, errors="replace")
 
 
 def _declares_entities(content: bytes) -> bool:
@@ -250,11 +345,29 @@ class FeedResult:
     seconds: float = 0.0
 
 
-def _plain_text(value: str | None, limit: int = 2000) -> str | None:
+def _plain_text(value: str | None, limit: int = 2000, *, markup: bool = True) -> str | None:
+    """``value`` as plain text: tags removed and entities decoded when it is HTML (``markup``),
+    only its white space normalised when the feed says it is text."""
     if not value:
         return None
-    text = _SPACE.sub(" ", html.unescape(_TAGS.sub(" ", _HIDDEN.sub(" ", value)))).strip()
+    if markup:
+        value = html.unescape(_TAGS.sub(" ", _HIDDEN.sub(" ", value)))
+    text = _SPACE.sub(" ", value).strip()
     return text[:limit] or None
+
+
+def _is_markup(entry: Mapping[str, Any], key: str) -> bool:
+    """Whether feedparser read the entry's ``key`` as HTML (its ``<key>_detail.type``)."""
+    detail = entry.get(f"{key}_detail")
+    kind = detail.get("type") if isinstance(detail, Mapping) else None
+    return not isinstance(kind, str) or kind.lower() in _MARKUP_TYPES
+
+
+def _text_field(entry: Mapping[str, Any], key: str, limit: int) -> str | None:
+    value = entry.get(key)
+    return (
+        _plain_text(value, limit, markup=_is_markup(entry, key)) if isinstance(value, str) else None
+    )
 
 
 def _entry_date(entry: Mapping[str, Any]) -> datetime | None:
@@ -269,19 +382,35 @@ def _entry_date(entry: Mapping[str, Any]) -> datetime | None:
 
 
 def _entry_link(entry: Mapping[str, Any], base: str) -> str | None:
+    """Where the article is: FeedBurner's original link, else the entry's page (its
+    ``rel="alternate"`` link, an HTML one first), else its guid when that is a permalink.
+    An enclosure (the entry's image, audio or video) is never the article."""
+    enclosures: set[str] = set()
+    alternates: list[tuple[int, str]] = []
+    for item in entry.get("links") or ():
+        if not isinstance(item, Mapping) or not isinstance(item.get("href"), str):
+            continue
+        rel = item.get("rel", "alternate")
+        if rel == "enclosure":
+            enclosures.add(item["href"].strip())
+        elif rel == "alternate":
+            kind = item.get("type")
+            html_page = not isinstance(kind, str) or kind.lower() in (*_MARKUP_TYPES, "")
+            alternates.append((0 if html_page else 1, item["href"]))
     candidates: list[str] = []
+    original = entry.get("feedburner_origlink")
+    if isinstance(original, str):
+        candidates.append(original)
+    candidates += [href for _, href in sorted(alternates, key=lambda pair: pair[0])]
     link = entry.get("link")
     if isinstance(link, str):
         candidates.append(link)
-    for item in entry.get("links") or ():
-        if isinstance(item, Mapping) and item.get("rel", "alternate") == "alternate":
-            href = item.get("href")
-            if isinstance(href, str):
-                candidates.append(href)
     guid = entry.get("id")
     if isinstance(guid, str) and entry.get("guidislink", True):
         candidates.append(guid)
     for candidate in candidates:
+        if candidate.strip() in enclosures:
+            continue
         try:
             absolute = urljoin(base, candidate.strip())
         except ValueError:  # "http://[::1": urllib cannot even split it
@@ -291,6 +420,11 @@ def _entry_link(entry: Mapping[str, Any], base: str) -> str | None:
         if absolute.lower().startswith(("http://", "https://")):
             return absolute
     return None
+
+
+def _guid(entry: Mapping[str, Any]) -> str | None:
+    guid = entry.get("id")
+    return guid.strip()[:1000] or None if isinstance(guid, str) else None
 
 
 def _authors(entry: Mapping[str, Any]) -> tuple[str, ...]:
@@ -324,6 +458,8 @@ def read_feed(content: bytes, url: str, *, content_type: str | None = None) -> P
     """:func:`parse_feed` with a note when the feed's entries were cut at :data:`MAX_ENTRIES`."""
     if len(content) > MAX_FEED_BYTES:
         return ParsedFeed([], 0, f"feed is {len(content)} bytes, over the {MAX_FEED_BYTES} limit")
+    if looks_like_json_feed(content):
+        return _read_json(content, url)
     try:
         scan = _prescan(content, MAX_ENTRIES)
         if scan.refused:
@@ -333,6 +469,8 @@ def read_feed(content: bytes, url: str, *, content_type: str | None = None) -> P
             content = _cut(content, scan)
             note = f"more than {MAX_ENTRIES} entries; kept the first {MAX_ENTRIES}"
             log.info("%s: %s", url, note)
+        if scan.entities:
+            content = _expand_entities(content, scan.entities)
         content = _safe_char_refs(content)
         try:
             return _parse(content, url, content_type, note)
@@ -348,20 +486,13 @@ def read_feed(content: bytes, url: str, *, content_type: str | None = None) -> P
         return ParsedFeed([], 0, f"parser failed: {type(exc).__name__}: {exc}"[:300])
 
 
-def _parse(content: bytes, url: str, content_type: str | None, note: str | None) -> ParsedFeed:
-    headers = {"content-location": url}
-    if content_type:
-        headers["content-type"] = content_type
-    parsed = feedparser.parse(
-        io.BytesIO(content),
-        response_headers=headers,
-        sanitize_html=False,
-        resolve_relative_uris=False,
-    )
+def entries_from(raws: Iterable[Mapping[str, Any]], url: str) -> tuple[list[FeedEntry], int]:
+    """Feed entries from feedparser's (or the JSON Feed reader's) mappings, and how many had
+    no usable link; an entry listed twice is kept once."""
     entries: list[FeedEntry] = []
     skipped = 0
     seen: set[str] = set()
-    for raw in parsed.entries[:MAX_ENTRIES]:
+    for raw in raws:
         link = _entry_link(raw, url)
         if link is None:
             skipped += 1
@@ -378,13 +509,44 @@ def _parse(content: bytes, url: str, content_type: str | None, note: str | None)
             FeedEntry(
                 url=link,
                 canonical_url=canonical,
-                title=_plain_text(raw.get("title"), 1000),
-                summary=_plain_text(raw.get("summary") or raw.get("description")),
+                title=_text_field(raw, "title", 1000),
+                summary=_text_field(raw, "summary", 2000),
                 published_at=_entry_date(raw),
                 authors=_authors(raw),
                 tags=_tags(raw),
+                guid=_guid(raw),
             )
         )
+    return entries, skipped
+
+
+def _read_json(content: bytes, url: str) -> ParsedFeed:
+    try:
+        document = read_json_feed(content, MAX_ENTRIES)
+    except JsonFeedError as exc:
+        return ParsedFeed([], 0, f"not a readable feed: {exc}"[:300])
+    except Exception as exc:  # a reader bug on one document is that feed's outcome
+        log.warning("%s: JSON Feed reader failed", url, exc_info=True)
+        return ParsedFeed([], 0, f"parser failed: {type(exc).__name__}: {exc}"[:300])
+    entries, skipped = entries_from(document.entries, url)
+    note = None
+    if document.total > MAX_ENTRIES:
+        note = f"{document.total} entries; kept the first {MAX_ENTRIES}"
+        log.info("%s: %s", url, note)
+    return ParsedFeed(entries, skipped, None, note)
+
+
+def _parse(content: bytes, url: str, content_type: str | None, note: str | None) -> ParsedFeed:
+    headers = {"content-location": url}
+    if content_type:
+        headers["content-type"] = content_type
+    parsed = feedparser.parse(
+        io.BytesIO(content),
+        response_headers=headers,
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+    entries, skipped = entries_from(parsed.entries[:MAX_ENTRIES], url)
     problem: str | None = None
     if not entries and not skipped:
         version = parsed.get("version") or ""

@@ -17,7 +17,6 @@ import ipaddress
 import logging
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from urllib3.exceptions import ConnectTimeoutError, DecodeError, NewConnectionEr
 from urllib3.util import connection as urllib3_connection
 
 from ..config import FetchSettings, Network
+from .clock import SYSTEM_CLOCK, Clock
 
 __all__ = [
     "FetchOutcome",
@@ -85,6 +85,7 @@ class FetchOutcome(StrEnum):
     CONNECTION_ERROR = "connection_error"
     TOO_MANY_REDIRECTS = "too_many_redirects"
     INVALID_URL = "invalid_url"
+    ROBOTS = "robots_disallowed"  # not fetched: the site's robots.txt disallows it (robots.py)
     ERROR = "internal_error"  # a bug or a library crash on this input: logged with a traceback
 
 
@@ -150,15 +151,24 @@ class _Watch:
 
     allow: tuple[Network, ...]
     resolver: Resolver = system_resolver
-    ends: float = float("inf")  # time.monotonic() of the deadline
+    ends: float = float("inf")  # clock.monotonic() of the deadline
+    clock: Clock = SYSTEM_CLOCK
     # Sockets, not connections: http.client drops ``conn.sock`` as soon as a response will close
     # the connection (HTTP/1.0, "Connection: close"), while the response still reads from it.
     sockets: list[socket.socket] = field(default_factory=list)
     expired: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+    waiting: list[threading.Event] = field(default_factory=list)  # woken at the deadline
 
     def remaining(self) -> float:
-        return self.ends - time.monotonic()
+        return self.ends - self.clock.monotonic()
+
+    def wake_at_expiry(self, event: threading.Event) -> None:
+        with self.lock:
+            self.waiting.append(event)
+            if not self.expired:
+                return
+        event.set()
 
     def attach(self, sock: socket.socket) -> None:
         with self.lock:
@@ -172,8 +182,11 @@ class _Watch:
         with self.lock:
             self.expired = True
             sockets = list(self.sockets)
+            waiting = list(self.waiting)
         for sock in sockets:
             _shutdown(sock)
+        for event in waiting:
+            event.set()
 
 
 def _shutdown(sock: socket.socket) -> None:
@@ -181,23 +194,28 @@ def _shutdown(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
-def _resolve(resolver: Resolver, host: str, port: int, within: float) -> list[str] | None:
-    """``resolver(host, port)`` in a worker thread, waited for ``within`` seconds (None: late).
+def _resolve(watch: _Watch, host: str, port: int) -> list[str] | None:
+    """``watch.resolver(host, port)`` in a worker thread, waited for until the deadline (None:
+    late).
 
     getaddrinfo cannot be interrupted and takes no timeout; a lookup that outlives the deadline
     is left to finish in its (daemon) thread and its answer is dropped.
     """
     answer: list[list[str] | BaseException] = []
+    settled = threading.Event()  # set by the lookup's end or by the watchdog
 
     def run() -> None:
         try:
-            answer.append(list(resolver(host, port)))
+            answer.append(list(watch.resolver(host, port)))
         except BaseException as exc:  # handed to the waiting thread
             answer.append(exc)
+        finally:
+            settled.set()
 
+    watch.wake_at_expiry(settled)
     worker = threading.Thread(target=run, name=f"newsmon-resolve-{host[:40]}", daemon=True)
     worker.start()
-    worker.join(max(within, 0.0))
+    settled.wait(max(watch.remaining(), 0.0))
     if not answer:
         return None
     if isinstance(answer[0], BaseException):
@@ -225,7 +243,7 @@ class _GuardedMixin:
         if watch.remaining() <= 0:
             raise ConnectTimeoutError(self, f"deadline passed before connecting to {host}")
         try:
-            addresses = _resolve(watch.resolver, host, self.port, watch.remaining())
+            addresses = _resolve(watch, host, self.port)
         except (OSError, UnicodeError, ValueError) as exc:
             raise NewConnectionError(self, f"cannot resolve {host}: {exc}") from exc  # type: ignore[arg-type]
         if addresses is None:
@@ -332,9 +350,16 @@ def _media_type(content_type: str | None) -> str:
 class Fetcher:
     """One HTTP session for a run: shared connection pools, per-host politeness."""
 
-    def __init__(self, settings: FetchSettings, *, resolver: Resolver = system_resolver) -> None:
+    def __init__(
+        self,
+        settings: FetchSettings,
+        *,
+        resolver: Resolver = system_resolver,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self.settings = settings
         self.resolver = resolver  # how host names become addresses (tests: a fake DNS)
+        self.clock = clock  # what the deadline is measured on (tests: a clock they move)
         self._session = requests.Session()
         self._session.trust_env = False  # proxies from the environment would bypass the guard
         # redirects are followed by hand in _get; requests' own counter would raise
@@ -353,6 +378,8 @@ class Fetcher:
         )
         self._hosts: dict[str, threading.Semaphore] = {}
         self._hosts_lock = threading.Lock()
+        self._intervals: dict[str, float] = {}  # host -> seconds between request starts
+        self._last_start: dict[str, float] = {}  # host -> when its latest request may start
 
     def close(self) -> None:
         self._session.close()
@@ -370,6 +397,32 @@ class Fetcher:
             gate = self._hosts.setdefault(host, threading.Semaphore(self.settings.per_host))
         with gate:
             yield
+
+    def set_host_interval(self, url_or_origin: str, seconds: float) -> None:
+        """Space requests to the host of ``url_or_origin`` at least ``seconds`` apart (a
+        robots.txt Crawl-delay); the larger of this and ``settings.host_interval`` applies."""
+        host = (urlsplit(url_or_origin).hostname or "").lower()
+        with self._hosts_lock:
+            self._intervals[host] = max(0.0, seconds)
+
+    def _space(self, url: str) -> None:
+        """Wait (on the fetcher's clock) for this request's turn at its host: request starts
+        to one host are spaced by its interval. Each caller reserves the next slot, so waiting
+        workers leave in order and never together."""
+        host = (urlsplit(url).hostname or "").lower()
+        with self._hosts_lock:
+            interval = max(self.settings.host_interval, self._intervals.get(host, 0.0))
+            now = self.clock.monotonic()
+            last = self._last_start.get(host)
+            start = now if last is None else max(now, last + interval)
+            self._last_start[host] = start
+        if start > now:
+            turn = threading.Event()
+            timer = self.clock.call_later(start - now, turn.set)
+            try:
+                turn.wait()
+            finally:
+                timer.cancel()
 
     def get_html(self, url: str) -> FetchResult:
         """Fetch an article page (HTML only)."""
@@ -390,17 +443,18 @@ class Fetcher:
         media_types: Sequence[str] | None = None,
         validators: Validators | None = None,
     ) -> FetchResult:
+        self._space(url)  # before the deadline starts: waiting for a turn is not the fetch's time
         deadline = self.settings.deadline
+        started = self.clock.monotonic()
         watch = _Watch(
             allow=self.settings.allow_networks,
             resolver=self.resolver,
-            ends=time.monotonic() + deadline,
+            ends=started + deadline,
+            clock=self.clock,
         )
-        attempt = _Attempt(url, deadline, watch)
+        attempt = _Attempt(url, deadline, watch, started)
         token = _WATCH.set(attempt.watch)
-        timer = threading.Timer(self.settings.deadline, attempt.watch.expire)
-        timer.daemon = True
-        timer.start()
+        timer = self.clock.call_later(deadline, attempt.watch.expire)
         try:
             with self._polite(url):
                 return self._get(attempt, accept, media_types, validators)
@@ -512,13 +566,13 @@ class _Attempt:
     url: str
     deadline: float
     watch: _Watch
-    started: float = field(default_factory=time.monotonic)
+    started: float  # on watch.clock
     final_url: str | None = None
     status: int | None = None
     content_type: str | None = None
 
     def remaining(self) -> float:
-        return self.deadline - (time.monotonic() - self.started)
+        return self.deadline - (self.watch.clock.monotonic() - self.started)
 
     def done(
         self,
@@ -530,8 +584,11 @@ class _Attempt:
     ) -> FetchResult:
         failed = outcome not in (FetchOutcome.OK, FetchOutcome.NOT_MODIFIED)
         timed_out = outcome is FetchOutcome.TIMEOUT and (not reason or self.remaining() <= 0)
-        if failed and (self.watch.expired or timed_out):
+        # once the watchdog has shut the socket, an "end" of the response may be that shutdown:
+        # a status line and no more reads as a complete, empty HTTP/1.0 response
+        if self.watch.expired or (failed and timed_out):
             outcome, reason = FetchOutcome.TIMEOUT, f"total deadline of {self.deadline:g}s passed"
+            body, validators = b"", None
         return FetchResult(
             url=self.url,
             outcome=outcome,
@@ -541,5 +598,5 @@ class _Attempt:
             content_type=self.content_type,
             validators=validators or Validators(),
             reason=reason[:300] if reason else None,
-            seconds=time.monotonic() - self.started,
+            seconds=self.watch.clock.monotonic() - self.started,
         )

@@ -1,4 +1,5 @@
-"""OPML import: subscription lists from other feed readers become ``feeds.yaml`` entries.
+"""OPML import and export: subscription lists from other feed readers become ``feeds.yaml``
+entries, and ``feeds.yaml`` becomes a list they read.
 
 The file is parsed with defusedxml (no entity expansion, no DTD or external fetches), so a
 hostile file cannot blow up memory or make newsmon read files or URLs. Each ``<outline>`` with
@@ -15,6 +16,7 @@ import xml.sax
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from xml.sax.handler import ContentHandler
+from xml.sax.saxutils import escape, quoteattr
 from xml.sax.xmlreader import AttributesImpl, Locator
 
 import defusedxml.sax
@@ -25,7 +27,14 @@ from ..config import ConfigError, FeedConfig
 from ..urls import InvalidURL, canonical_url
 from .feedlist import feed_keys, slug, suggest_id
 
-__all__ = ["OpmlImport", "OpmlOutline", "OpmlProblem", "import_opml", "parse_opml"]
+__all__ = [
+    "OpmlImport",
+    "OpmlOutline",
+    "OpmlProblem",
+    "export_opml",
+    "import_opml",
+    "parse_opml",
+]
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +208,35 @@ def import_opml(
         result.lines[feed_id] = outline.line
     result.problems.sort(key=lambda p: p.line or 0)
     return result
+
+
+def export_opml(
+    feeds: Sequence[FeedConfig], title: str = "newsmon feeds", *, include_disabled: bool = False
+) -> bytes:
+    """The feeds as an OPML 2.0 subscription list that feed readers (and :func:`import_opml`)
+    read: one ``<outline type="rss">`` per feed with its name, URL, language and, in
+    ``category``, its tags. Disabled feeds are left out unless ``include_disabled``."""
+    lines = [
+        '<?xml version="1.0" encoding="utf-8"?>',
+        '<opml version="2.0">',
+        f"  <head><title>{escape(title)}</title></head>",
+        "  <body>",
+    ]
+    for feed in feeds:
+        if not feed.enabled and not include_disabled:
+            continue
+        attrs = {
+            "type": "rss",
+            "text": feed.name,
+            "title": feed.name,
+            "xmlUrl": feed.url,
+            "language": feed.language,
+            "category": ",".join(t.replace(",", " ") for t in feed.tags) or None,
+        }
+        rendered = " ".join(f"{k}={quoteattr(v)}" for k, v in attrs.items() if v)
+        lines.append(f"    <outline {rendered}/>")
+    lines += ["  </body>", "</opml>", ""]
+    return "\n".join(lines).encode("utf-8")
 
 
 def _valid_language(value: str) -> bool:
