@@ -249,9 +249,17 @@ def test_ingest_killed_between_article_write_and_story_update_ends_like_a_clean_
     searchable: bool,
 ) -> None:
     """At once, the written articles are not yet searchable: the rerun fetches them again and
-    finds them there on writing; later, it finds them when planning. Both settle their stories."""
+    finds them there on writing; later, it finds them when planning. Both settle their stories.
+    "At once" is made certain by switching the periodic refresh off (a loaded machine may take
+    longer than the refresh interval to start the rerun)."""
     Path(settings.feeds_file).write_text(stalling_site.feeds_yaml())
     env = _env(settings)
+    names = IndexNames(settings.index_prefix)
+    ensure_indices(es, names, settings.config_dir)
+    if not searchable:
+        es.indices.put_settings(
+            index=names.articles, settings={"index": {"refresh_interval": "-1"}}
+        )
     code = (  # SIGKILL itself when the second batch's stories are about to be updated
         "import os, signal, sys, newsmon.pipeline as p; from newsmon.cli import main\n"
         f"p.INDEX_BATCH = {BATCH}\n"
@@ -267,7 +275,6 @@ def test_ingest_killed_between_article_write_and_story_update_ends_like_a_clean_
         [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, timeout=300
     )
     assert killed.returncode == -signal.SIGKILL
-    names = IndexNames(settings.index_prefix)
     if searchable:
         es.indices.refresh(index=names.articles)
     again = subprocess.run(
