@@ -8,14 +8,23 @@ FROM apache/airflow:3.3.2-python3.11
 # (${AIRFLOW_VERSION}) so pip can never up- or downgrade Airflow or its providers. pip builds the
 # wheel in /opt/newsmon, so that directory belongs to the airflow user. The constraints' own pins
 # of the Elasticsearch client are dropped: newsmon needs the 9.x client (pyproject.toml bounds it),
-# which the Airflow constraints of some releases pin to 8.x.
+# which the Airflow constraints of some releases pin to 8.x. On top of them, newsmon's tested
+# versions (constraints/python3.11.txt) pin what the image's file does not (trafilatura,
+# the 9.x client…), so a new release of those cannot change the image either.
 USER root
 RUN mkdir -p /opt/newsmon && chown airflow:0 /opt/newsmon
 USER airflow
 COPY --chown=airflow:0 pyproject.toml README.md /opt/newsmon/
 COPY --chown=airflow:0 src /opt/newsmon/src
+COPY --chown=airflow:0 constraints/python3.11.txt /opt/newsmon/newsmon-constraints.txt
 RUN grep -vE '^(elasticsearch|elastic-transport)==' "${HOME}/constraints.txt" \
         > /opt/newsmon/constraints.txt \
+    && awk -F'==' 'function key(s) { s = tolower(s); gsub(/[-_.]+/, "-", s); return s } \
+            NR == FNR { if ($0 !~ /^#/) seen[key($1)] = 1; next } \
+            $0 !~ /^#/ && NF == 2 && !(key($1) in seen)' \
+        /opt/newsmon/constraints.txt /opt/newsmon/newsmon-constraints.txt \
+        > /opt/newsmon/newsmon-only.txt \
+    && cat /opt/newsmon/newsmon-only.txt >> /opt/newsmon/constraints.txt \
     && pip install --no-cache-dir \
         "apache-airflow==${AIRFLOW_VERSION}" \
         "/opt/newsmon[airflow]" \

@@ -1,11 +1,14 @@
 """news_ingest: fetch every enabled feed, index the new articles, announce them as an Asset.
 
 Each mapped task ingests one batch of feeds (the batch size comes from
-NEWSMON_FEED_BATCH_SIZE); the schedule from NEWSMON_INGEST_SCHEDULE (default every 15 minutes).
+NEWSMON_FEED_BATCH_SIZE) and is named by its feed ids in the UI; its log shows the progress per
+feed and the batch's run summary, and ``summarize`` logs the run's. The schedule comes from
+NEWSMON_INGEST_SCHEDULE (default every 15 minutes).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import timedelta
 from typing import Any
@@ -14,6 +17,13 @@ import pendulum
 from airflow.sdk import Asset, dag, task
 
 ARTICLES = Asset(name="newsmon_articles", uri="newsmon://articles", group="newsmon")
+log = logging.getLogger("newsmon.dags.news_ingest")
+
+
+def _log_lines(text: str) -> None:
+    """A rendered summary as one log line per line (a dict on one line is unreadable)."""
+    for line in text.splitlines():
+        log.info("%s", line)
 
 
 @dag(
@@ -46,18 +56,23 @@ def news_ingest() -> None:
         ensure_indices(connect(settings), IndexNames(settings.index_prefix), settings.config_dir)
         return feed_batches(load_feeds(settings.feeds_file), settings.feed_batch_size)
 
-    @task(max_active_tis_per_dag=4)
+    @task(max_active_tis_per_dag=4, map_index_template="{{ feed_batch }}")
     def ingest_batch(feed_ids: list[str]) -> dict[str, Any]:
         """Ingest one batch of feeds; returns the counts of every outcome."""
+        from airflow.sdk import get_current_context
         from newsmon_airflow import newsmon_settings
 
         from newsmon.config import load_feeds
         from newsmon.pipeline import ingest
 
+        # the mapped task's name in the UI (rendered even when the task fails after this)
+        get_current_context()["feed_batch"] = ", ".join(feed_ids)  # type: ignore[typeddict-unknown-key]
         settings = newsmon_settings()
         wanted = set(feed_ids)
         feeds = [f for f in load_feeds(settings.feeds_file) if f.id in wanted]
-        return ingest(feeds, settings).as_dict()
+        summary = ingest(feeds, settings)
+        _log_lines(summary.render())
+        return summary.as_dict()
 
     @task(outlets=[ARTICLES])
     def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -67,7 +82,7 @@ def news_ingest() -> None:
         total = RunSummary()
         for result in results:
             total.merge(RunSummary.from_dict(result))
-        print(total.render())
+        _log_lines(total.render())
         return total.as_dict()
 
     summarize(ingest_batch.expand(feed_ids=plan_batches()))

@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from newsmon.alerts import SmtpSettings
+    from newsmon.alerts.links import LinkSettings
     from newsmon.config import Settings
 
 ES_CONN_ID = os.environ.get("NEWSMON_ES_CONN_ID", "newsmon_es")
 SMTP_CONN_ID = os.environ.get("NEWSMON_SMTP_CONN_ID", "newsmon_smtp")
+ACTIONS_CONN_ID = os.environ.get("NEWSMON_ACTIONS_CONN_ID", "newsmon_actions")
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
 
@@ -89,7 +91,29 @@ def smtp_settings() -> SmtpSettings:
         or os.environ.get("NEWSMON_SMTP_FROM", "").strip()
         or SmtpSettings.sender,
         timeout=float(extra.get("timeout") or 30),
+        configured=bool(conn.host),
     )
+
+
+def link_settings() -> LinkSettings:
+    """Action links: ``NEWSMON_ACTIONS_URL``, signed with ``NEWSMON_ACTION_SECRET`` or the
+    password of the ``newsmon_actions`` Connection (whose host, if set, is the base URL)."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from newsmon.alerts.links import LinkSettings
+    from newsmon.alerts.tokens import check_secret
+
+    settings = LinkSettings.from_env()
+    if settings.enabled:
+        return settings
+    try:
+        conn = BaseHook.get_connection(ACTIONS_CONN_ID)
+    except AirflowNotFoundException:
+        return settings
+    secret = check_secret(conn.password, ACTIONS_CONN_ID) if conn.password else settings.secret
+    base = settings.base_url or (conn.host or "").rstrip("/") or None
+    return replace(settings, base_url=base, secret=secret)
 
 
 def decide_alerts(mode: str) -> dict[str, Any]:
@@ -109,5 +133,18 @@ def send_alerts(mode: str) -> dict[str, Any]:
     settings = newsmon_settings()
     es, names, alert_settings, rules = open_alerts(settings)
     notes = source_notes(es, names, rules.enabled(mode), settings.feeds_file)
-    report = deliver(es, names, smtp_settings(), alert_settings, modes=(mode,), source_notes=notes)
+    report = deliver(
+        es,
+        names,
+        smtp_settings(),
+        alert_settings,
+        modes=(mode,),
+        source_notes=notes,
+        rules=rules.enabled(),  # the batches of disabled or removed rules are held
+        links=link_settings(),
+    )
+    if mode == "immediate":  # a feed failing for long (or back): the operator hears once
+        from newsmon.alerts.operator import notify_operator
+
+        report.counts.update(notify_operator(es, names, settings.feeds_file, smtp_settings()))
     return report.as_dict()

@@ -227,7 +227,9 @@ def http_json(url: str, data: dict[str, Any] | None = None, token: str | None = 
         headers["Authorization"] = f"Bearer {token}"
     body = json.dumps(data).encode() if data is not None else None
     request = urllib.request.Request(url, data=body, headers=headers)  # noqa: S310 - loopback
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+    # the first token request makes the API server load its auth manager: seconds, and many
+    # more on a busy machine; a wait, not a bound
+    with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
         return json.load(response)
 
 

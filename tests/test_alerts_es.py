@@ -433,11 +433,13 @@ def test_preview_counts_per_day_samples_and_warns_of_floods(
         "    recipients: [a@example.org]\n"
     ).rules[0]
 
-    result = preview(es, names, rule, since=timedelta(days=7), sample=3, now=now)
+    result = preview(
+        es, names, rule, since=timedelta(days=7), sample=3, now=now, time_field="published_at"
+    )
 
     assert (result.articles, result.stories) == (29, 29)
     per_day = {day: stories for day, _articles, stories in result.per_day}
-    assert len(per_day) == 8  # every day of the week, quiet ones too
+    assert len(per_day) == 7  # every day of the week asked for, quiet ones too
     assert per_day[f"{now:%Y-%m-%d}"] == 26
     assert per_day[f"{now - timedelta(days=1):%Y-%m-%d}"] == 2
     assert per_day[f"{now - timedelta(days=2):%Y-%m-%d}"] == 0
@@ -447,7 +449,14 @@ def test_preview_counts_per_day_samples_and_warns_of_floods(
     assert "[cricket]" in text.lower()
     assert result.flood_warning() is not None and "would flood an inbox" in text
 
-    quiet = preview(es, names, rule, since=timedelta(days=7), now=now - timedelta(days=1, hours=-1))
+    quiet = preview(
+        es,
+        names,
+        rule,
+        since=timedelta(days=7),
+        now=now - timedelta(days=1, hours=-1),
+        time_field="published_at",
+    )
     assert quiet.flood_warning() is None
 
 
@@ -482,7 +491,7 @@ def test_cli_check_preview_and_run(
     assert main(["alerts", "check"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"{settings.config_dir}/alerts.yaml: 2 rules (1 enabled), valid")
-    assert "pak-us-defence (immediate): +((text:pakistan | title:pakistan)" in out
+    assert "pak-us-defence (immediate): +((terms.title:pakistan terms.text:pakistan)" in out
 
     broken = tmp_path / "broken.yaml"
     broken.write_text(
@@ -500,7 +509,7 @@ def test_cli_check_preview_and_run(
     )
     assert main(["alerts", "preview", "quakes", "--rules", str(rules), "--since", "2d"]) == 0
     out = capsys.readouterr().out
-    assert "last 2 days by published_at: 1 article(s), 1 story" in out
+    assert "last 2 days by indexed_at: 1 article(s), 1 story" in out  # as run sees them
     assert "…An [earthquake] shook Quetta.…" in out
     assert main(["alerts", "preview", "nope", "--rules", str(rules)]) == 2
     assert "no rule 'nope' (rules: quakes)" in capsys.readouterr().err

@@ -519,6 +519,7 @@ def test_dockerfile_copies_what_exists_and_the_build_context_keeps() -> None:
         "pyproject.toml",
         "README.md",
         "src",
+        "constraints/python3.11.txt",
         "dags",
         "plugins",
         "config",

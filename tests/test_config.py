@@ -193,7 +193,7 @@ def test_unknown_field_typo() -> None:
     )
     assert err.line == 8  # the line of the unknown key itself
     assert err.field == "feeds[1] (id 'two').urll"
-    assert err.reason == "unknown field (allowed: id, url, name, language, tags, enabled)"
+    assert err.reason == "unknown field (allowed: id, url, name, language, tags, enabled, type)"
 
 
 def test_unknown_top_level_field() -> None:

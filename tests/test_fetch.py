@@ -17,6 +17,7 @@ import urllib3.util.connection
 from newsmon.config import FetchSettings
 from newsmon.sources.fetch import Fetcher, FetchOutcome, Validators, address_allowed
 
+from .helpers.clock import ManualClock
 from .helpers.sites import Handler, Server, redirect
 
 LOOPBACK = (ip_network("127.0.0.1/32"),)
@@ -30,7 +31,7 @@ def server() -> Iterator[Server]:
     srv.close()
 
 
-def _fetcher(**overrides: Any) -> Fetcher:
+def _fetcher(clock: ManualClock | None = None, **overrides: Any) -> Fetcher:
     settings: dict[str, Any] = {
         "allow_networks": LOOPBACK,
         "connect_timeout": 2.0,
@@ -38,7 +39,9 @@ def _fetcher(**overrides: Any) -> Fetcher:
         "deadline": 5.0,
     }
     settings.update(overrides)
-    return Fetcher(FetchSettings(**settings))
+    if clock is None:
+        return Fetcher(FetchSettings(**settings))
+    return Fetcher(FetchSettings(**settings), clock=clock)
 
 
 def _page(handler: Handler) -> None:
@@ -154,7 +157,7 @@ def test_allowlisted_loopback_is_fetched(server: Server, connect_spy: list[Any])
         etag='"v1"', last_modified="Tue, 03 Jun 2025 10:00:00 GMT"
     )
     assert result.reason is None
-    assert 0 < result.seconds < 2
+    assert result.seconds > 0
     assert server.connections == 1
     assert connect_spy == [("127.0.0.1", server.port)]
     headers = server.requests[0][1]
@@ -226,11 +229,9 @@ def test_redirect_to_private_address_is_refused_without_connecting(
     server: Server, connect_spy: list[Any], target: str
 ) -> None:
     server.routes["/go"] = redirect(target, 301)
-    started = time.monotonic()
     with _fetcher(connect_timeout=3.0) as fetcher:
         result = fetcher.get_html(server.base + "/go")
     assert result.outcome is FetchOutcome.BLOCKED
-    assert time.monotonic() - started < 1.0
     assert connect_spy == [("127.0.0.1", server.port)]
 
 
@@ -265,12 +266,10 @@ def test_redirect_chain_over_the_limit(server: Server) -> None:
 
 def test_redirect_loop_ends(server: Server) -> None:
     server.routes["/loop"] = redirect("/loop", 307)
-    started = time.monotonic()
     with _fetcher(max_redirects=5) as fetcher:
         result = fetcher.get_html(server.base + "/loop")
     assert result.outcome is FetchOutcome.TOO_MANY_REDIRECTS
     assert len(server.requests) == 6
-    assert time.monotonic() - started < 2
 
 
 def test_no_redirects_allowed(server: Server) -> None:
@@ -455,70 +454,89 @@ def test_gzip_bomb_stops_at_the_cap(server: Server) -> None:
     bomb = _gzip_bomb(50 * MB)
     assert len(bomb) < 100_000  # ~50 KB on the wire, 50 MB decoded
     server.routes["/bomb"] = lambda h: h.reply(200, bomb, Content_Encoding="gzip")
-    started = time.monotonic()
     with _fetcher(max_bytes=MB) as fetcher:
         result = fetcher.get_html(server.base + "/bomb")
-    elapsed = time.monotonic() - started
     assert result.outcome is FetchOutcome.TOO_LARGE
     assert result.reason == f"body over {MB} bytes"
     assert result.body == b""
-    assert elapsed < 2.0
 
 
 # --- slow servers --------------------------------------------------------------------------------
 
 
-def test_dripping_body_ends_at_the_deadline(server: Server) -> None:
-    def drip(handler: Handler) -> None:
-        handler.send_response(200)
-        handler.send_header("Content-Type", "text/html")
-        handler.send_header("Content-Length", "100000")
-        handler.end_headers()
-        handler.wfile.flush()
-        while not server.stop.wait(0.2):
-            handler.wfile.write(b"x")
-            handler.wfile.flush()
+def _dripping(server: Server, clock: ManualClock, head: bytes, sent: list[int]) -> Any:
+    """A route writing ``head`` at once, then one byte per second of ``clock`` (the route moves
+    it) until the fetcher's watchdog has fired."""
 
-    server.routes["/drip"] = drip
-    started = time.monotonic()
-    with _fetcher(deadline=1.5, read_timeout=1.0) as fetcher:
+    def drip(handler: Handler) -> None:
+        handler.wfile.write(head)
+        handler.wfile.flush()
+        while not clock.fired.is_set() and not server.stop.wait(0.002):
+            try:
+                handler.wfile.write(b"x")
+                handler.wfile.flush()
+            except OSError:
+                return
+            sent[0] += 1
+            clock.advance(1.0)
+
+    return drip
+
+
+def test_dripping_body_ends_at_the_deadline(server: Server) -> None:
+    """A byte a second, each well within the read timeout: the 15 s deadline ends it, at 15 s of
+    the fetcher's clock and after 15 body bytes."""
+    clock, sent = ManualClock(), [0]
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 100000\r\n\r\n"
+    server.routes["/drip"] = _dripping(server, clock, head, sent)
+    with _fetcher(clock, deadline=15.0, read_timeout=60.0, connect_timeout=60.0) as fetcher:
         result = fetcher.get_html(server.base + "/drip")
-    elapsed = time.monotonic() - started
     assert result.outcome is FetchOutcome.TIMEOUT
-    assert result.reason == "total deadline of 1.5s passed"
+    assert result.reason == "total deadline of 15s passed"
     assert result.body == b""
-    assert 1.4 < elapsed < 2.5
-    assert 1.4 < result.seconds < 2.5
+    assert clock.delays == [15.0]  # the watchdog was armed with the deadline
+    assert result.seconds == 15.0
+    assert sent[0] == 15
 
 
 def test_dripping_headers_end_at_the_deadline(server: Server) -> None:
+    """The status line and headers a byte a second: the deadline covers them as a whole."""
+    clock, sent = ManualClock(), [0]
+
     def drip(handler: Handler) -> None:
         head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-Padding: " + b"p" * 200
         for byte in head:
-            if server.stop.wait(0.2):
+            if clock.fired.is_set() or server.stop.wait(0.002):
                 return
-            handler.wfile.write(bytes([byte]))
-            handler.wfile.flush()
+            try:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+            except OSError:
+                return
+            sent[0] += 1
+            clock.advance(1.0)
 
     server.routes["/slow-head"] = drip
-    started = time.monotonic()
-    with _fetcher(deadline=1.5, read_timeout=1.0) as fetcher:
+    with _fetcher(clock, deadline=15.0, read_timeout=60.0, connect_timeout=60.0) as fetcher:
         result = fetcher.get_html(server.base + "/slow-head")
-    elapsed = time.monotonic() - started
     assert result.outcome is FetchOutcome.TIMEOUT
-    assert result.reason == "total deadline of 1.5s passed"
-    assert 1.4 < elapsed < 2.5
+    assert result.reason == "total deadline of 15s passed"
+    assert clock.delays == [15.0]
+    assert result.seconds == 15.0
+    assert sent[0] == 15
 
 
 def test_silent_server_hits_the_read_timeout(server: Server) -> None:
-    server.routes["/silent"] = lambda h: server.stop.wait(10)
+    """Nothing after the request: the read timeout ends it, long before the deadline's clock."""
+    clock = ManualClock()  # never moved: the deadline cannot be what ends this fetch
+    server.routes["/silent"] = lambda h: server.stop.wait(30)
     started = time.monotonic()
-    with _fetcher(deadline=5.0, read_timeout=0.5) as fetcher:
+    with _fetcher(clock, deadline=5.0, read_timeout=0.5) as fetcher:
         result = fetcher.get_html(server.base + "/silent")
-    elapsed = time.monotonic() - started
     assert result.outcome is FetchOutcome.TIMEOUT
-    assert result.reason != "total deadline of 5s passed"
-    assert 0.4 < elapsed < 1.5
+    assert result.reason == "TimeoutError: timed out"  # the socket's, not the deadline's
+    assert not clock.fired.is_set()
+    assert time.monotonic() - started >= 0.5  # a socket timeout never ends early
 
 
 def test_fetcher_is_reusable_after_a_timeout(server: Server) -> None:

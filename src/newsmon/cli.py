@@ -1,4 +1,9 @@
-"""The ``newsmon`` command."""
+"""newsmon: follow news feeds, index their articles into Elasticsearch, alert on keywords.
+
+Exit statuses: 0 done; 1 some input failed (extract, alerts); 2 configuration error; 3
+Elasticsearch unavailable; 4 every feed failed (or more than the allowed share); 130
+interrupted; 141 the output pipe was closed (README: exit statuses).
+"""
 
 from __future__ import annotations
 
@@ -7,18 +12,19 @@ import contextlib
 import dataclasses
 import gzip
 import json
-import logging
-import os
 import signal
 import sys
-import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import browse, browse_events
+from .cli_feeds import add_feed_commands
 from .config import ConfigError, Settings, load_feeds
+from .console import run_command, setup_logging
 from .dev.local import local_node_url
+from .runstatus import judge_feeds
 
 if TYPE_CHECKING:
     from .extract.isolate import Extractor
@@ -35,6 +41,16 @@ def _settings(args: argparse.Namespace) -> Settings:
     if getattr(args, "feeds", None):
         settings = _replace(settings, feeds_file=args.feeds)
     return settings
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share from 0 to 1")
+    return value
 
 
 def _replace(settings: Settings, **changes: Any) -> Settings:
@@ -71,6 +87,8 @@ def cmd_es(args: argparse.Namespace) -> int:
             )
         )
         return 0 if st.running else 3
+    if args.action == "maintain":
+        return _maintain(args)
     # init
     from .store import IndexNames, connect, ensure_indices
 
@@ -82,6 +100,14 @@ def cmd_es(args: argparse.Namespace) -> int:
     versions = ", ".join(f"{k} v{v}" for k, v in report.templates.items())
     _err(f"templates: {versions}; created: {', '.join(report.created) or 'nothing (all present)'}")
     print(f"{settings.es_url} alias={names.articles}")
+    return 0
+
+
+def _maintain(args: argparse.Namespace) -> int:
+    from .maintenance import maintain
+
+    report = maintain(_settings(args), dry_run=args.dry_run)
+    print(report.render())
     return 0
 
 
@@ -101,10 +127,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     summary = ingest(
         feeds, settings, client=client, progress=(lambda m: None) if args.quiet else _err
     )
-    print(summary.render())
+    print(summary.render(), flush=True)
     if args.summary_json:
         Path(args.summary_json).write_text(json.dumps(summary.as_dict(), indent=2) + "\n")
-    return 0
+    share = (
+        settings.max_failed_feed_share if args.max_failed_share is None else args.max_failed_share
+    )
+    verdict = judge_feeds(summary.feeds, summary.problems, share)
+    if verdict.message:
+        _err(verdict.message)
+    return verdict.exit_status
 
 
 # --- extract -------------------------------------------------------------------------------------
@@ -153,7 +185,10 @@ def _extract_one(
     except InvalidURL:
         canonical = page_url
     article = build_article(page_url, canonical, page, fetched=fetched)
-    return {"input": source, **to_document(article)}
+    document = to_document(article)
+    for matched in ("terms", "exact"):  # the words as rules match them: for the index only
+        document.pop(matched, None)
+    return {"input": source, **document}
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
@@ -213,91 +248,6 @@ def cmd_feeds_status(args: argparse.Namespace) -> int:
     return 1 if any(r.flagged for r in rows) else 0
 
 
-def _known_feeds(path: str) -> list[Any]:
-    """The feeds of ``path`` when it exists (to skip duplicates and taken ids), else none."""
-    return load_feeds(path) if Path(path).exists() else []
-
-
-def cmd_feeds_discover(args: argparse.Namespace) -> int:
-    from .config import FeedConfig
-    from .sources.discover import discover_feeds
-    from .sources.feedlist import feed_keys, render_entries, suggest_id
-    from .sources.fetch import Fetcher
-    from .urls import InvalidURL, canonical_url
-
-    settings = _settings(args)
-    known = _known_feeds(settings.feeds_file)
-    with Fetcher(settings.fetch) as fetcher:
-        found = discover_feeds(fetcher, args.url, probe=not args.no_probe)
-    for url, why in found.rejected:
-        _err(f"  not a feed: {url} ({why})")
-    if found.error:
-        _err(f"newsmon: cannot read {args.url}: {found.error}")
-        return 1
-    if not found.feeds:
-        _err(f"newsmon: no feed found at {args.url}")
-        return 1
-    keys, taken = feed_keys(known), {f.id for f in known}
-    entries, comments = [], {}
-    for feed in found.feeds:
-        feed_id = suggest_id(feed.url, feed.title, taken)
-        entries.append(FeedConfig(id=feed_id, name=feed.title or feed.url, url=feed.url))
-        note = f"{feed.entries} item(s), found via {feed.via}"
-        with contextlib.suppress(InvalidURL):
-            if canonical_url(feed.url) in keys:
-                note += f"; already in {settings.feeds_file} as {keys[canonical_url(feed.url)]}"
-        comments[feed_id] = note
-    print(render_entries(entries, comments=comments), end="")
-    return 0
-
-
-def cmd_feeds_import_opml(args: argparse.Namespace) -> int:
-    from .sources.feedlist import append_entries, render_entries
-    from .sources.opml import import_opml
-
-    settings = _settings(args)
-    target = args.into or settings.feeds_file
-    try:
-        data = Path(args.file).read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", file=args.file) from None
-    result = import_opml(data, args.file, _known_feeds(target))
-    for problem in result.problems:
-        _err(f"newsmon: skipped: {problem.render(args.file)}")
-    for line, url, known_id in result.duplicates:
-        _err(f"newsmon: already followed: {args.file}, line {line}: {url} (feed {known_id})")
-    comments = {k: f"from {Path(args.file).name}, line {n}" for k, n in result.lines.items()}
-    if args.into:
-        feeds = append_entries(args.into, result.feeds, comments)
-        _err(f"newsmon: added {len(result.feeds)} feed(s) to {args.into} ({len(feeds)} in all)")
-    else:
-        print(render_entries(result.feeds, comments=comments), end="")
-    _err(
-        f"newsmon: {len(result.feeds)} new, {len(result.duplicates)} already followed, "
-        f"{len(result.problems)} skipped"
-    )
-    return 1 if result.problems else 0
-
-
-# --- stories -------------------------------------------------------------------------------------
-
-
-def cmd_story(args: argparse.Namespace) -> int:
-    from .store import IndexNames, connect
-    from .text.stories import get_story
-
-    settings = _settings(args)
-    view = get_story(connect(settings), IndexNames(settings.index_prefix), args.id)
-    if view is None:
-        _err(f"newsmon: no story or article with id {args.id}")
-        return 1
-    if args.json:
-        print(json.dumps({"story": view.story, "articles": view.articles}, ensure_ascii=False))
-    else:
-        print(view.render())
-    return 0
-
-
 # --- alerts --------------------------------------------------------------------------------------
 
 
@@ -313,19 +263,33 @@ def _alert_rules(args: argparse.Namespace) -> tuple[Settings, Any, Any]:
     return settings, alert_settings, load_rules(alert_settings.rules_file)
 
 
-def _check_queries(settings: Settings, rule_set: Any, only: Any = None) -> dict[str, str]:
-    """How ES reads each rule's query; every invalid query is printed, then exit status 2."""
-    from .alerts import validate_queries
+def _rule_check(settings: Settings, rule_set: Any, only: Any = None) -> Any:
+    """Every check of the rules (``alerts check``, ``preview`` and ``run`` make the same);
+    the warnings are printed."""
+    from .alerts.rules import check_rules
+    from .config import load_feeds
     from .store import IndexNames, connect
 
-    explained, problems = validate_queries(
-        connect(settings), IndexNames(settings.index_prefix), rule_set, only
+    checked_rules = rule_set.rules if only is None else only
+    filtered = any(r.filters.feeds or r.filters.tags for r in checked_rules)
+    feeds = load_feeds(settings.feeds_file) if filtered else []  # only needed for those
+    names = IndexNames(settings.index_prefix)
+    checked = check_rules(
+        connect(settings), names, rule_set, feeds, only, feeds_source=settings.feeds_file
     )
+    for warning in checked.warnings:
+        _err(f"newsmon: warning: {warning.error(rule_set.source)}")
+    return checked
+
+
+def _check_queries(settings: Settings, rule_set: Any, only: Any = None) -> dict[str, str]:
+    """How ES reads each rule's query; every problem is printed, then exit status 2."""
+    problems = (checked := _rule_check(settings, rule_set, only)).problems
     for problem in problems[1:]:
         _err(f"newsmon: configuration error: {problem.error(rule_set.source)}")
     if problems:
         raise problems[0].error(rule_set.source)
-    return explained
+    return dict(checked.explained)
 
 
 def cmd_alerts_check(args: argparse.Namespace) -> int:
@@ -373,12 +337,22 @@ def cmd_alerts_run(args: argparse.Namespace) -> int:
     client = connect(settings)
     names = IndexNames(settings.index_prefix)
     ensure_indices(client, names, settings.config_dir)
+    checked = _rule_check(settings, rule_set, rule_set.enabled(args.mode))
+    for problem in checked.problems:  # the rule is not run, as `alerts check` says
+        _err(f"newsmon: configuration error: {problem.error(rule_set.source)}")
+    rule_set = checked.runnable(rule_set)
     rules = rule_set.enabled(args.mode)
-    _err(f"newsmon: {len(rules)} rule(s) from {rule_set.source}, mail via {smtp.host}:{smtp.port}")
+    mail = f"{smtp.host}:{smtp.port}" if smtp.configured else "(no NEWSMON_SMTP_HOST)"
+    _err(f"newsmon: {len(rules)} rule(s) from {rule_set.source}, mail via {mail}")
     notes = source_notes(client, names, rules, settings.feeds_file)
     report = run_alerts(
         client, names, rule_set, alert_settings, smtp, mode=args.mode, source_notes=notes
     )
+    from .alerts.operator import notify_operator
+
+    report.counts.update(notify_operator(client, names, settings.feeds_file, smtp))
+    for problem in checked.problems:
+        report.problem(f"rule {problem.rule_id} not run: {problem.error(rule_set.source)}")
     print(report.render())
     if args.summary_json:
         Path(args.summary_json).write_text(json.dumps(report.as_dict(), indent=2) + "\n")
@@ -400,8 +374,8 @@ def _alerts_parser(sub: Any) -> None:
     prev.add_argument(
         "--by",
         choices=["published_at", "indexed_at"],
-        default="published_at",
-        help="the date that places an article in a day (default published_at)",
+        default="indexed_at",
+        help="the date that places an article in a day (default indexed_at, as alerts run)",
     )
     prev.add_argument("--sample", type=int, default=5, help="stories to show (default 5)")
     prev.add_argument("--rules", help=rules_help)
@@ -412,6 +386,10 @@ def _alerts_parser(sub: Any) -> None:
     run.add_argument("--rules", help=rules_help)
     run.add_argument("--summary-json", metavar="FILE", help="also write the summary as JSON")
     run.set_defaults(func=cmd_alerts_run)
+
+    from .alerts.commands import add_commands
+
+    add_commands(alerts_sub, _alert_rules, rules_help)  # status, history, test-email, mute…
 
 
 # --- kibana --------------------------------------------------------------------------------------
@@ -519,14 +497,38 @@ def _kibana_parser(sub: Any) -> None:
 # --- demo ----------------------------------------------------------------------------------------
 
 
+DEMO_FEEDS = Path(".newsmon") / "demo-feeds.yaml"
+
+
 def cmd_demo_site(args: argparse.Namespace) -> int:
-    from .dev.demo import DemoSite, load_pages
+    from .dev.demo import DemoNetwork, DemoSite, load_pages
 
     pages = load_pages(args.pages, limit=args.limit)
-    site = DemoSite(pages, feed_count=args.feeds, port=args.port).start()
-    feeds_file = Path(args.write_feeds or Path(tempfile.gettempdir()) / "newsmon-demo-feeds.yaml")
-    feeds_file.write_text(site.feeds_yaml())
-    _err(f"serving {len(pages)} pages and {args.feeds} feeds at {site.base_url}")
+    try:
+        if args.syndicate:
+            site: DemoSite | DemoNetwork = DemoNetwork(pages, feed_count=args.feeds, port=args.port)
+        else:
+            site = DemoSite(pages, feed_count=args.feeds, port=args.port, home=True)
+    except OSError as exc:
+        port = f"port {args.port}" if args.port else "a port"
+        _err(
+            f"newsmon: cannot serve the demo on {port}: {exc.strerror or exc}"
+            + (" (another demo running? DEMO_PORT=… or --port picks another)" if args.port else "")
+        )
+        return 1
+    site.start()
+    feeds_file = Path(args.write_feeds or DEMO_FEEDS)
+    feeds_file.parent.mkdir(parents=True, exist_ok=True)
+    written = feeds_file.with_name(feeds_file.name + ".tmp")
+    written.write_text(site.feeds_yaml())
+    written.replace(feeds_file)  # whole, so a reader never sees half a list
+    served = site.page_count if isinstance(site, DemoNetwork) else len(site.pages)
+    where = (
+        ", ".join(s.base_url for s in site.sites)
+        if isinstance(site, DemoNetwork)
+        else site.base_url
+    )
+    _err(f"serving {served} pages and their feeds at {where} (feed list: {feeds_file})")
     print(feeds_file, flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -537,7 +539,9 @@ def cmd_demo_site(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="newsmon", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="newsmon", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -545,6 +549,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--feeds", help="feeds YAML (default: $NEWSMON_FEEDS or config/feeds.yaml)")
     run.add_argument("--quiet", action="store_true", help="no progress output")
     run.add_argument("--summary-json", metavar="FILE", help="also write the summary as JSON")
+    run.add_argument(
+        "--max-failed-share",
+        type=_share,
+        metavar="SHARE",
+        help="exit 4 when more than this share (0-1) of the feeds failed; every feed failing "
+        "always does (default $NEWSMON_MAX_FAILED_FEED_SHARE or 1)",
+    )
     run.set_defaults(func=cmd_run)
 
     ext = sub.add_parser("extract", help="extract article(s) from files or URLs and print JSON")
@@ -554,13 +565,16 @@ def build_parser() -> argparse.ArgumentParser:
     ext.set_defaults(func=cmd_extract)
 
     es = sub.add_parser("es", help="the local Elasticsearch node and the indices")
-    es.add_argument("action", choices=["up", "down", "status", "init"])
+    es.add_argument(
+        "action",
+        choices=["up", "down", "status", "init", "maintain"],
+        help="maintain: roll the articles over by age or size, delete state past its retention",
+    )
+    es.add_argument("--dry-run", action="store_true", help="maintain: only say what it would do")
     es.set_defaults(func=cmd_es)
 
-    story = sub.add_parser("story", help="show a story: its articles and the outlets that ran it")
-    story.add_argument("id", help="a story id, or the id of one of its articles")
-    story.add_argument("--json", action="store_true", help="print JSON")
-    story.set_defaults(func=cmd_story)
+    browse.add_parsers(sub, _settings)
+    browse_events.add_parsers(sub, _settings)
 
     feeds = sub.add_parser("feeds", help="feed list tools")
     feeds_sub = feeds.add_subparsers(dest="feeds_command", required=True)
@@ -577,16 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="flag feeds failing this long (default $NEWSMON_FEED_FAILING_AFTER or 24h)",
     )
     status.set_defaults(func=cmd_feeds_status)
-    discover = feeds_sub.add_parser("discover", help="find a site's feeds, print YAML entries")
-    discover.add_argument("url", help="the site's homepage")
-    discover.add_argument("--feeds", help="feeds YAML (for id suggestions and duplicates)")
-    discover.add_argument("--no-probe", action="store_true", help="do not try common paths")
-    discover.set_defaults(func=cmd_feeds_discover)
-    opml = feeds_sub.add_parser("import-opml", help="feeds from an OPML file, as YAML entries")
-    opml.add_argument("file", help="the OPML file")
-    opml.add_argument("--into", metavar="FEEDS_YAML", help="append the new feeds to this file")
-    opml.add_argument("--feeds", help="feeds YAML to skip duplicates of (without --into)")
-    opml.set_defaults(func=cmd_feeds_import_opml)
+    add_feed_commands(feeds_sub, _settings)
 
     _alerts_parser(sub)
     _kibana_parser(sub)
@@ -596,47 +601,24 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--feeds", type=int, default=3, help="number of feeds (default 3)")
     demo.add_argument("--limit", type=int, help="serve at most N pages")
     demo.add_argument("--port", type=int, default=0)
-    demo.add_argument("--write-feeds", metavar="FILE", help="where to write the feeds YAML")
+    demo.add_argument(
+        "--write-feeds",
+        metavar="FILE",
+        help=f"where to write the feeds YAML (default {DEMO_FEEDS})",
+    )
+    demo.add_argument(
+        "--syndicate",
+        action="store_true",
+        help="also serve copies of every 5th page on 127.0.0.2 and .3 (multi-outlet stories)",
+    )
     demo.set_defaults(func=cmd_demo_site)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    if not args.verbose:  # each retry of a request logs a traceback; the outcome is reported
-        logging.getLogger("elastic_transport").setLevel(logging.ERROR)
-    try:
-        return int(args.func(args))
-    except ConfigError as exc:
-        _err(f"newsmon: configuration error: {exc}")
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:
-        from .store.client import failure_kind
-
-        kind = failure_kind(exc)
-        if kind == "unreachable":
-            url = os.environ.get("NEWSMON_ES_URL", "http://127.0.0.1:9200")
-            _err(
-                f"newsmon: Elasticsearch at {url} is not reachable: {exc}\n"
-                "start the local node with `newsmon es up` or set NEWSMON_ES_URL"
-            )
-            return 3
-        if kind == "busy":
-            _err(
-                f"newsmon: Elasticsearch answered {getattr(exc, 'status_code', '?')} after every "
-                f"retry: {exc}\nnothing is lost: the next run takes up what this one did not index"
-            )
-            return 3
-        if type(exc).__name__ == "NodeError":
-            _err(f"newsmon: {exc}")
-            return 3
-        raise
+    setup_logging(args.verbose)
+    return run_command(lambda: int(args.func(args)))
 
 
 if __name__ == "__main__":

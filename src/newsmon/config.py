@@ -1,6 +1,7 @@
 """Settings from the environment and the feed list from YAML, validated on load.
 
-A configuration mistake stops with a :class:`ConfigError` naming the file, line and field.
+A configuration mistake stops with a :class:`ConfigError` naming the file, line and field; a
+file with several mistakes gives one error that lists them all (:attr:`ConfigError.problems`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from types import UnionType
-from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -46,8 +47,11 @@ class ConfigError(ValueError):
         file: str | None = None,
         line: int | None = None,
         field: str | None = None,
+        problems: Sequence[ConfigError] = (),
     ) -> None:
         self.file, self.line, self.field, self.reason = file, line, field, message
+        # every problem found in the file, this one first (just this one when it was alone)
+        self.problems: tuple[ConfigError, ...] = tuple(problems) or (self,)
         where = ", ".join(
             part
             for part in (
@@ -58,6 +62,31 @@ class ConfigError(ValueError):
             if part
         )
         super().__init__(f"{where}: {message}" if where else message)
+
+    def located(self) -> str:
+        """``file:line: field: message``, the form editors and compilers use."""
+        where = ":".join(str(p) for p in (self.file, self.line) if p is not None)
+        parts = [p for p in (where, self.field, self.reason) if p]
+        return ": ".join(parts)
+
+    def lines(self) -> list[str]:
+        """Every problem of the file, one :meth:`located` line each."""
+        return [p.located() for p in self.problems]
+
+
+def _all_problems(ordered: Sequence[ConfigError]) -> ConfigError:
+    """One error for a file's problems (in order): the first one, counting the rest."""
+    first = ordered[0]
+    if len(ordered) == 1:
+        return first
+    more = len(ordered) - 1
+    return ConfigError(
+        f"{first.reason} (and {more} more problem{'s' if more > 1 else ''})",
+        file=first.file,
+        line=first.line,
+        field=first.field,
+        problems=ordered,
+    )
 
 
 # --- feeds -------------------------------------------------------------------------------------
@@ -76,6 +105,7 @@ class FeedConfig(BaseModel):
     language: Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")] | None = None
     tags: tuple[Annotated[str, Field(min_length=1, max_length=64)], ...] = ()
     enabled: bool = True
+    type: Literal["feed", "sitemap"] = "feed"  # a sitemap: a site without a feed (sources/sitemaps)
 
     @field_validator("url")
     @classmethod
@@ -132,8 +162,9 @@ def _field_name(loc: Sequence[int | str], data: Any, list_key: str = "feeds") ->
     return "".join(parts)
 
 
-def _duplicate_key(root: yaml.Node | None) -> tuple[yaml.Node, str] | None:
-    """The first mapping key that repeats an earlier key of its mapping, with its path."""
+def _duplicate_keys(root: yaml.Node | None) -> list[tuple[yaml.Node, str]]:
+    """Every mapping key that repeats an earlier key of its mapping, with its path."""
+    found: list[tuple[yaml.Node, str]] = []
     stack: list[tuple[yaml.Node, str]] = [(root, "")] if root is not None else []
     visited: set[int] = set()
     while stack:
@@ -147,12 +178,12 @@ def _duplicate_key(root: yaml.Node | None) -> tuple[yaml.Node, str] | None:
                 name = f"{path}.{key.value}" if path else str(key.value)
                 if isinstance(key, yaml.ScalarNode):
                     if key.value in seen:
-                        return key, name
+                        found.append((key, name))
                     seen.add(key.value)
                 stack.append((value, name))
         elif isinstance(node, yaml.SequenceNode):
             stack.extend((item, f"{path}[{i}]") for i, item in enumerate(node.value))
-    return None
+    return found
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -183,10 +214,17 @@ def _model_at(model: type[BaseModel], loc: Sequence[int | str]) -> type[BaseMode
 M = TypeVar("M", bound=BaseModel)
 
 
-def load_yaml_model(text: str, source: str, model: type[M], list_key: str) -> tuple[M, yaml.Node]:
+CrossCheck = Callable[[Any, yaml.Node, str], list[ConfigError]]
+"""Problems across a file's items (duplicate URLs…), found on the raw YAML data."""
+
+
+def load_yaml_model(
+    text: str, source: str, model: type[M], list_key: str, checks: Sequence[CrossCheck] = ()
+) -> tuple[M, yaml.Node]:
     """Parse a YAML document into ``model`` (whose items live under ``list_key``).
 
-    Every mistake raises a :class:`ConfigError` naming the file, the line and the field —
+    Mistakes raise one :class:`ConfigError` naming the file, the line and the field of the
+    first and listing every one (duplicate keys, schema errors, then what ``checks`` find) —
     shared by the feed list and the alert rules.
     """
     try:
@@ -200,33 +238,35 @@ def load_yaml_model(text: str, source: str, model: type[M], list_key: str) -> tu
         raise ConfigError(f"invalid YAML: {exc}", file=source) from exc
     if data is None or root is None:
         raise ConfigError(f"the file is empty; expected a '{list_key}:' list", file=source)
-    duplicate = _duplicate_key(root)
-    if duplicate is not None:
-        key, where = duplicate
-        raise ConfigError(
-            f"duplicate key {key.value!r} (YAML would keep only the last one)",
-            file=source,
-            line=key.start_mark.line + 1,
-            field=where,
-        )
+    # (line of the item, 0 for an unknown field, line): the file's order, and within an item a
+    # misspelt field before the "Field required" it causes (``recipient:``, ``recipients``)
+    found: list[tuple[tuple[int, int, int], ConfigError]] = []
+    for key, where in _duplicate_keys(root):
+        line = key.start_mark.line + 1
+        message = f"duplicate key {key.value!r} (YAML would keep only the last one)"
+        found.append(((line, 1, line), ConfigError(message, file=source, line=line, field=where)))
+    parsed: M | None = None
     try:
         parsed = model.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = [k for k in err["loc"] if isinstance(k, (int, str))]
-        message = err["msg"]
-        if err["type"] == "extra_forbidden":
-            owner = _model_at(model, loc[:-1]) or model
-            message = "unknown field (allowed: " + ", ".join(owner.model_fields) + ")"
-        more = len(exc.errors()) - 1
-        if more:
-            message += f" (and {more} more problem{'s' if more > 1 else ''})"
-        raise ConfigError(
-            message,
-            file=source,
-            line=yaml_line(root, loc),
-            field=_field_name(loc, data, list_key),
-        ) from exc
+        for err in exc.errors():
+            loc = [k for k in err["loc"] if isinstance(k, (int, str))]
+            message = err["msg"]
+            unknown = err["type"] == "extra_forbidden"
+            if unknown:
+                owner = _model_at(model, loc[:-1]) or model
+                message = "unknown field (allowed: " + ", ".join(owner.model_fields) + ")"
+            line = yaml_line(root, loc) or 0
+            item = (yaml_line(root, loc[:2]) or 0) if len(loc) > 2 else line
+            problem = ConfigError(
+                message, file=source, line=line or None, field=_field_name(loc, data, list_key)
+            )
+            found.append(((item, 0 if unknown else 1, line), problem))
+    for check in checks:
+        found += [(((p.line or 0), 1, (p.line or 0)), p) for p in check(data, root, source)]
+    if found:
+        raise _all_problems([p for _, p in sorted(found, key=lambda f: f[0])])
+    assert parsed is not None
     return parsed, root
 
 
@@ -257,10 +297,59 @@ def read_config_file(path: str | os.PathLike[str], what: str) -> str:
         raise ConfigError(f"not UTF-8 text: {exc.reason}", file=source) from exc
 
 
+def _raw_items(data: Any, list_key: str) -> list[tuple[int, dict[str, Any]]]:
+    items = data.get(list_key) if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        return []
+    return [(i, item) for i, item in enumerate(items) if isinstance(item, dict)]
+
+
+def _same_feed_twice(data: Any, root: yaml.Node, source: str) -> list[ConfigError]:
+    """A feed id used twice, and two feeds with one URL (compared canonicalised: they would
+    fetch the same articles under two ids)."""
+    from .urls import InvalidURL, canonical_url
+
+    problems: list[ConfigError] = []
+    ids: dict[str, int] = {}
+    urls: dict[str, int] = {}
+    for index, item in _raw_items(data, "feeds"):
+        feed_id, url = item.get("id"), item.get("url")
+        if isinstance(feed_id, str) and feed_id.strip():
+            first = ids.setdefault(feed_id.strip(), index)
+            if first != index:
+                problems.append(
+                    ConfigError(
+                        f"duplicate feed id {feed_id.strip()!r} (first used by feeds[{first}])",
+                        file=source,
+                        line=yaml_line(root, ["feeds", index, "id"]),
+                        field=f"feeds[{index}].id",
+                    )
+                )
+        if not isinstance(url, str):
+            continue
+        try:
+            key = canonical_url(url.strip())
+        except InvalidURL:
+            continue  # reported by the schema
+        first = urls.setdefault(key, index)
+        if first != index:
+            first_id = data["feeds"][first].get("id")
+            problems.append(
+                ConfigError(
+                    f"the same URL as feeds[{first}]"
+                    + (f" (id {first_id!r})" if first_id else "")
+                    + ": each feed once, with one id",
+                    file=source,
+                    line=yaml_line(root, ["feeds", index, "url"]),
+                    field=_field_name(["feeds", index, "url"], data),
+                )
+            )
+    return problems
+
+
 def parse_feeds(text: str, source: str = "<feeds>") -> list[FeedConfig]:
-    """Parse and validate a feeds YAML document."""
-    parsed, root = load_yaml_model(text, source, _FeedsFile, "feeds")
-    check_unique_ids([f.id for f in parsed.feeds], root, source, "feeds", "feed")
+    """Parse and validate a feeds YAML document: every problem of it at once."""
+    parsed, _ = load_yaml_model(text, source, _FeedsFile, "feeds", [_same_feed_twice])
     return parsed.feeds
 
 
@@ -310,6 +399,9 @@ class FetchSettings:
     allow_networks: tuple[Network, ...] = ()  # private addresses let through (tests, demos)
     workers: int = 8  # concurrent article downloads per run
     per_host: int = 2  # concurrent requests to one host
+    host_interval: float = 0.0  # minimum seconds between two requests to one host
+    robots: bool = True  # honour robots.txt for article downloads (sources/robots.py)
+    max_crawl_delay: float = 30.0  # a robots.txt Crawl-delay is honoured up to this many seconds
 
 
 def _cpu_count() -> int:
@@ -346,6 +438,8 @@ class Settings:
     feeds_file: str = "config/feeds.yaml"
     ingest_schedule: str = "*/15 * * * *"
     feed_batch_size: int = 5
+    # `newsmon run` exits 4 when every feed failed, or more than this share of them (0..1)
+    max_failed_feed_share: float = 1.0
     fetch: FetchSettings = field(default_factory=FetchSettings)
     extract: ExtractSettings = field(default_factory=ExtractSettings)
 
@@ -371,6 +465,9 @@ class Settings:
             allow_networks=reader.networks("NEWSMON_FETCH_ALLOW"),
             workers=reader.integer("NEWSMON_FETCH_WORKERS", 8),
             per_host=reader.integer("NEWSMON_FETCH_PER_HOST", 2),
+            host_interval=reader.number("NEWSMON_FETCH_HOST_INTERVAL", 0.0, minimum=0.0),
+            robots=reader.flag("NEWSMON_FETCH_ROBOTS", True),
+            max_crawl_delay=reader.number("NEWSMON_FETCH_MAX_CRAWL_DELAY", 30.0, minimum=0.0),
         )
         extract = ExtractSettings(
             isolation=reader.flag("NEWSMON_EXTRACT_ISOLATION", True),
@@ -387,6 +484,9 @@ class Settings:
                 field="NEWSMON_INDEX_PREFIX",
             )
         config_dir = reader.text("NEWSMON_CONFIG_DIR", default_config_dir())
+        failed_share = reader.number("NEWSMON_MAX_FAILED_FEED_SHARE", 1.0, minimum=0.0)
+        if failed_share > 1.0:
+            raise reader._error("NEWSMON_MAX_FAILED_FEED_SHARE", "must be a share from 0 to 1")
         return cls(
             es_url=reader.text("NEWSMON_ES_URL", "")
             or (local_node() if local_node else None)
@@ -405,6 +505,7 @@ class Settings:
             feeds_file=reader.text("NEWSMON_FEEDS", os.path.join(config_dir, "feeds.yaml")),
             ingest_schedule=reader.text("NEWSMON_INGEST_SCHEDULE", "*/15 * * * *"),
             feed_batch_size=reader.integer("NEWSMON_FEED_BATCH_SIZE", 5),
+            max_failed_feed_share=failed_share,
             fetch=fetch,
             extract=extract,
         )

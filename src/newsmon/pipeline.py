@@ -25,6 +25,8 @@ from .extract.page import ExtractedPage
 from .health import next_state
 from .sources.feeds import FeedEntry, FeedOutcome, FeedResult, fetch_feed
 from .sources.fetch import Fetcher, FetchOutcome, FetchResult
+from .sources.robots import RobotsCache
+from .sources.sitemaps import fetch_sitemap
 from .store import BulkReport, Client, IndexNames, connect, indices_ready
 from .store.articles import (
     IndexedState,
@@ -39,6 +41,7 @@ from .store.lines import ElasticsearchLineStore
 from .store.stories import StoryMember, story_members, update_stories
 from .text.boilerplate import ArticleText, clean_batch
 from .text.dedup import StoryMatcher
+from .text.events import EventMatcher, assign_events, settle_events
 from .text.stories import assign_stories
 from .urls import InvalidURL, canonical_url, domain, same_site, url_id
 
@@ -48,9 +51,15 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 
-# Failures worth another try on a later run (the page may come back); others are final.
+# Failures worth another try on a later run (the page may come back, robots.txt may change);
+# others are final.
 TRANSIENT = frozenset(
-    {FetchOutcome.TIMEOUT, FetchOutcome.CONNECTION_ERROR, FetchOutcome.HTTP_ERROR}
+    {
+        FetchOutcome.TIMEOUT,
+        FetchOutcome.CONNECTION_ERROR,
+        FetchOutcome.HTTP_ERROR,
+        FetchOutcome.ROBOTS,
+    }
 )
 MAX_FETCH_ATTEMPTS = 3
 MAX_PROBLEMS = 50
@@ -101,9 +110,11 @@ class RunSummary:
 
     def render(self) -> str:
         lines = [f"run summary ({self.seconds:.1f}s)"]
+        names = [name for counts in (self.feeds, self.articles) for name, n in counts.items() if n]
+        width = max([22, *(len(name) + 2 for name in names)])  # a long counter name widens both
         for title, counts in (("feeds", self.feeds), ("articles", self.articles)):
             lines.append(f"  {title}:")
-            rows = [f"    {name:<22}{n:>7}" for name, n in sorted(counts.items()) if n]
+            rows = [f"    {name:<{width}}{n:>7}" for name, n in sorted(counts.items()) if n]
             lines.extend(rows or ["    (nothing)"])
         if self.problems:
             lines.append(f"  problems (first {len(self.problems)}):")
@@ -209,8 +220,11 @@ def _retryable(state: IndexedState) -> bool:
 
 
 def _fetch_article(
-    fetcher: Fetcher, extractor: Extractor, work: _Work
+    fetcher: Fetcher, extractor: Extractor, work: _Work, robots: RobotsCache | None = None
 ) -> tuple[_Work, FetchResult, Extraction | None]:
+    verdict = robots.check(work.entry.url) if robots is not None else None
+    if verdict is not None and not verdict.allowed:  # indexed from the feed item instead
+        return work, FetchResult(work.entry.url, FetchOutcome.ROBOTS, reason=verdict.reason), None
     result = fetcher.get_html(work.entry.url)
     extraction = None
     if result.ok:
@@ -257,6 +271,7 @@ def ingest(
             pages.close()
     _save_states(es, names, active, feed_results, states, work, written)
     refresh(es, names.articles)
+    refresh(es, names.stories)  # `newsmon stories` right after a run lists its stories
     for feed_id, (new, indexed) in sorted(_per_feed(work, written).items()):
         progress(f"feed {feed_id}: {new} new article(s), {indexed} indexed")
     summary.seconds = time.monotonic() - started
@@ -278,7 +293,10 @@ def _fetch_feeds(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="newsmon-feed") as pool:
         futures = [
             pool.submit(
-                fetch_feed, fetcher, feed, states[feed.id].validators if feed.id in states else None
+                fetch_sitemap if feed.type == "sitemap" else fetch_feed,
+                fetcher,
+                feed,
+                states[feed.id].validators if feed.id in states else None,
             )
             for feed in feeds
         ]
@@ -336,14 +354,23 @@ def _plan(
     return work, unsettled
 
 
-def _settle_stories(es: Client, names: IndexNames, ids: set[str], summary: RunSummary) -> None:
+def _settle_stories(
+    es: Client,
+    names: IndexNames,
+    ids: set[str],
+    summary: RunSummary,
+    events: EventMatcher | None = None,
+) -> None:
     """Add articles a stopped run wrote to their story documents again (adding one twice is
-    harmless), so a crash between the article write and the story update loses nothing."""
+    harmless), and their stories to events, so a crash between the article write and the
+    story or event update loses nothing."""
     if not ids:
         return
     written = story_members(es, names, sorted(ids))
     summary.articles["stories_settled"] += len(written)
     summary.articles["stories_updated"] += update_stories(es, names, written)
+    matcher = events or EventMatcher.for_run()
+    summary.articles.update(settle_events(es, names, sorted(ids), matcher))
 
 
 def _fetch_and_index(
@@ -361,9 +388,10 @@ def _fetch_and_index(
         return set()
     step = max(1, len(work) // 10)
     writer = _BatchWriter(es, names, summary)
+    robots = RobotsCache(fetcher, settings.fetch.max_crawl_delay) if settings.fetch.robots else None
     with ThreadPoolExecutor(settings.fetch.workers, thread_name_prefix="newsmon-page") as pool:
         for n, (item, result, extraction) in enumerate(
-            pool.map(lambda w: _fetch_article(fetcher, extractor, w), work), start=1
+            pool.map(lambda w: _fetch_article(fetcher, extractor, w, robots), work), start=1
         ):
             page = extraction.page if extraction else None
             summary.articles[result.outcome.value] += 1
@@ -439,6 +467,7 @@ class _BatchWriter:
         self.report = BulkReport()
         self.done: set[str] = set()  # work ids now safely in the index
         self.matcher = StoryMatcher()
+        self.events = EventMatcher.for_run()
         self.lines = ElasticsearchLineStore(es, names)
         self.batch: Batch = []
 
@@ -488,11 +517,14 @@ class _BatchWriter:
         written = [_member(i, a) for _w, i, a in batch if i in ok]
         written += [_member(w.doc_id, a) for w, a in retry if w.doc_id in set(again.ok)]
         self.summary.articles["stories_updated"] += update_stories(self.es, self.names, written)
+        fresh = [(i, a) for _w, i, a in batch if i in ok]
+        fresh += [(w.doc_id, a) for w, a in retry if w.doc_id in set(again.ok)]
+        self.summary.articles.update(assign_events(self.es, self.names, fresh, self.events))
         # Already there under their own URL: written by a run that may have stopped before it
         # updated their stories (not yet searchable when this run planned its work).
         there = {i for w, i, _a in batch if i == w.doc_id and i in conflicts}
         there |= {w.doc_id for w, _a in retry if w.doc_id in set(again.conflicts)}
-        _settle_stories(self.es, self.names, there, self.summary)
+        _settle_stories(self.es, self.names, there, self.summary, self.events)
 
     def _store_refused(self, batch: Batch, report: BulkReport) -> set[str]:
         """An article Elasticsearch refused for what it is (a value the mapping cannot take, a

@@ -21,7 +21,16 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 from xml.sax.saxutils import escape
 
-__all__ = ["DemoPage", "DemoSite", "load_pages", "render_atom", "render_rss"]
+__all__ = [
+    "DemoNetwork",
+    "DemoPage",
+    "DemoSite",
+    "load_pages",
+    "render_atom",
+    "render_home",
+    "render_rss",
+    "trimmed_copy",
+]
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,28 @@ def render_atom(title: str, link: str, items: Iterable[tuple[str, str, datetime]
     ).encode()
 
 
+def render_home(title: str, feeds: Sequence[tuple[str, str]]) -> bytes:
+    """A site's home page announcing its (url, name) feeds as browsers and readers expect."""
+    links = "".join(
+        f'<link rel="alternate" type="application/rss+xml" title="{escape(n)}" href="{escape(u)}">'
+        for u, n in feeds
+    )
+    items = "".join(f'<li><a href="{escape(u)}">{escape(n)}</a></li>' for u, n in feeds)
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
+        f"{links}</head><body><h1>{escape(title)}</h1><p>Feeds:</p><ul>{items}</ul></body></html>"
+    ).encode()
+
+
+def trimmed_copy(html: bytes) -> bytes:
+    """The page without its last paragraph, as a syndicating outlet cuts a wire story."""
+    start = max(html.rfind(b"<p>"), html.rfind(b"<p "))
+    end = html.find(b"</p>", start)
+    if start < 0 or end < 0:
+        return html
+    return html[:start] + html[end + len(b"</p>") :]
+
+
 class DemoSite:
     """Serve ``pages`` and ``feed_count`` feeds listing them, on 127.0.0.1 (port 0 = any)."""
 
@@ -113,8 +144,12 @@ class DemoSite:
         feed_count: int = 3,
         port: int = 0,
         host: str = "127.0.0.1",
+        home: bool = False,
+        name: str = "Demo",
     ) -> None:
         self.pages = list(pages)
+        self.home = home  # serve a home page linking the feeds at "/" (for feeds discover)
+        self.name = name
         self.requests: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._routes: dict[str, tuple[bytes, str]] = {
@@ -157,6 +192,11 @@ class DemoSite:
                 format_datetime(datetime.now(UTC), usegmt=True),
             )
 
+    def home_page(self) -> bytes:
+        with self._lock:
+            paths = sorted(self._feeds)
+        return render_home(self.name, [(self.base_url + p, p.rsplit("/", 1)[-1]) for p in paths])
+
     def add_page(self, path: str, body: bytes, content_type: str = "text/html") -> str:
         with self._lock:
             self._routes[path] = (body, content_type)
@@ -174,9 +214,17 @@ class DemoSite:
             ]
         return "\n".join(lines) + "\n"
 
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
     def start(self) -> DemoSite:
         self._thread.start()
         return self
+
+    def close(self) -> None:
+        """Release the port of a site that was never started."""
+        self._server.server_close()
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -204,6 +252,8 @@ class DemoSite:
                     feed = site._feeds.get(path)
                     # like real sites, ignore query parameters a page does not use (utm_*…)
                     page = site._routes.get(path) or site._routes.get(path.split("?", 1)[0])
+                if page is None and path == "/" and site.home:
+                    page = (site.home_page(), "text/html; charset=utf-8")
                 if feed is not None:
                     body, etag, modified = feed
                     if self.headers.get("If-None-Match") == etag:
@@ -240,3 +290,64 @@ class DemoSite:
                 self.wfile.write(body)
 
         return Handler
+
+
+class DemoNetwork:
+    """The demo's news sites: the saved pages with their feeds on ``host``, and two outlets
+    that syndicate every ``every``-th page on other loopback addresses (one verbatim, one
+    without the last paragraph), so the same story runs in several outlets; one port for all."""
+
+    COPIES = (("127.0.0.2", "Wire copies", False), ("127.0.0.3", "Trimmed copies", True))
+
+    def __init__(
+        self,
+        pages: Sequence[DemoPage],
+        *,
+        feed_count: int = 3,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        every: int = 5,
+    ) -> None:
+        self.main = DemoSite(pages, feed_count=feed_count, port=port, host=host, home=True)
+        port = self.main.port
+        self.copies: list[DemoSite] = []
+        try:
+            for address, name, trim in self.COPIES:
+                copied = [
+                    DemoPage(
+                        p.page_id, p.original_url, trimmed_copy(p.html) if trim else p.html, p.title
+                    )
+                    for p in list(pages)[::every]
+                ]
+                self.copies.append(
+                    DemoSite(copied, feed_count=1, port=port, host=address, home=True, name=name)
+                )
+        except OSError:
+            for site in (self.main, *self.copies):
+                site.close()
+            raise
+
+    @property
+    def sites(self) -> list[DemoSite]:
+        return [self.main, *self.copies]
+
+    @property
+    def page_count(self) -> int:
+        return sum(len(site.pages) for site in self.sites)
+
+    def feeds_yaml(self) -> str:
+        parts = [self.main.feeds_yaml()]
+        parts += [
+            site.feeds_yaml(prefix=f"copies{n}").removeprefix("feeds:\n")
+            for n, site in enumerate(self.copies, start=2)
+        ]
+        return "".join(parts)
+
+    def start(self) -> DemoNetwork:
+        for site in self.sites:
+            site.start()
+        return self
+
+    def stop(self) -> None:
+        for site in self.sites:
+            site.stop()
