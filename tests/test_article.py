@@ -16,6 +16,7 @@ PKT = timezone(timedelta(hours=5))
 NOW = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 FEED = FeedConfig(id="dawn", name="Dawn", url="https://www.dawn.com/feeds/home", tags=["pk"])
 ENTRY = FeedEntry(
+    guid="tag:dawn.com,2026:1",
     url="https://www.dawn.com/news/1?utm_source=rss",
     canonical_url="https://dawn.com/news/1",
     title="Feed title",
@@ -49,6 +50,7 @@ def test_a_full_article_document_has_the_page_fields_in_utc() -> None:
         "text": "First paragraph here.\n\nSecond one.",
         "description": "A description",
         "feed_summary": "What the feed says.",
+        "feed_guid": "tag:dawn.com,2026:1",
         "authors": ["A. Writer"],
         "published_at": "2026-11-20T07:00:00+00:00",
         "published_at_source": "page",

@@ -60,6 +60,7 @@ def test_cycle_indexes_every_page_once_and_second_cycle_costs_nothing(
         assert src["tags"] == ["demo"]
         assert src["title"] and src["indexed_at"] and src["fetched_at"]
         assert src["published_at"]  # the page's date, or the feed's as fallback
+        assert src["feed_guid"] == src["url"]  # the demo feeds' guid / Atom id is the link
 
     feed_requests = sum(n for p, n in news_site.requests.items() if p.startswith("/feeds/"))
     second = ingest(feeds, settings)

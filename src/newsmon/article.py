@@ -38,6 +38,7 @@ class Article:
     final_url: str | None = None
     description: str | None = None
     feed_summary: str | None = None
+    feed_guid: str | None = None  # the feed item's own id (RSS guid, Atom id) when it has one
     authors: tuple[str, ...] = ()
     published_at: datetime | None = None
     published_at_source: str | None = None  # "page" or "feed"

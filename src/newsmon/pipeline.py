@@ -182,6 +182,7 @@ def build_article(
         text=text,
         description=page.description if page else None,
         feed_summary=entry.summary if entry else None,
+        feed_guid=entry.guid if entry else None,
         authors=tuple(page.authors if page and page.authors else entry.authors if entry else ()),
         published_at=published,
         published_at_source=source,
