@@ -18,7 +18,14 @@ FAST = AlertSettings(lag=timedelta(0))
 
 
 def test_states_keep_the_values_stored_in_the_ledger() -> None:
-    assert [s.value for s in LedgerStatus] == ["pending", "sending", "sent", "retry", "failed"]
+    assert [s.value for s in LedgerStatus] == [
+        "pending",
+        "sending",
+        "sent",
+        "retry",
+        "failed",
+        "skipped",
+    ]
     assert [s.value for s in SendStatus] == ["sent", "retry", "failed"]
     assert f"emails_{LedgerStatus.SENT}" == "emails_sent"
 

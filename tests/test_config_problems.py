@@ -46,7 +46,7 @@ def test_every_problem_of_a_file_is_reported_in_its_order() -> None:
         "feeds.yaml:10: feeds[2] (id 'bad').url: Value error, 'ftp://x.example/rss': only http "
         "and https URLs are supported",
         "feeds.yaml:12: feeds[3] (id 'typo').nam: unknown field (allowed: id, url, name, "
-        "language, tags, enabled)",
+        "language, tags, enabled, type)",
         "feeds.yaml:11: feeds[3] (id 'typo').name: Field required",
         "feeds.yaml:14: feeds[4].id: duplicate feed id 'dawn' (first used by feeds[0])",
     ]
@@ -60,7 +60,7 @@ def test_one_problem_is_one_error() -> None:
     assert err.problems == (err,)
     assert err.lines() == [
         "feeds.yaml:5: feeds[0] (id 'a').tag: unknown field (allowed: id, url, name, language, "
-        "tags, enabled)"
+        "tags, enabled, type)"
     ]
 
 
