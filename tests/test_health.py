@@ -28,6 +28,7 @@ from newsmon.pipeline import ingest
 from newsmon.sources.feeds import FeedOutcome, FeedResult
 from newsmon.sources.fetch import FetchOutcome
 from newsmon.store import IndexNames, bulk_write, ensure_indices
+from newsmon.store.articles import match_fields
 from newsmon.store.feeds import FeedState, load_feed_states
 
 from .helpers.smtp import Handler, plain_text
@@ -265,22 +266,19 @@ def _states(es: Elasticsearch, names: IndexNames, failing: dict[str, timedelta])
 
 def _article(n: int, feed_id: str) -> tuple[str, str, dict[str, Any]]:
     now = datetime.now(UTC).isoformat()
-    return (
-        "create",
-        f"article-{n}",
-        {
-            "url": f"https://{feed_id}.example/news/{n}",
-            "canonical_url": f"https://{feed_id}.example/news/{n}",
-            "domain": f"{feed_id}.example",
-            "title": f"Flood report {n}",
-            "text": "Flood waters rose in the city.",
-            "published_at": now,
-            "indexed_at": now,
-            "feed_id": feed_id,
-            "tags": ["city" if feed_id == "local" else "wire"],
-            "extraction": "full",
-        },
-    )
+    doc: dict[str, Any] = {
+        "url": f"https://{feed_id}.example/news/{n}",
+        "canonical_url": f"https://{feed_id}.example/news/{n}",
+        "domain": f"{feed_id}.example",
+        "title": f"Flood report {n}",
+        "text": "Flood waters rose in the city.",
+        "published_at": now,
+        "indexed_at": now,
+        "feed_id": feed_id,
+        "tags": ["city" if feed_id == "local" else "wire"],
+        "extraction": "full",
+    }
+    return ("create", f"article-{n}", {**doc, **match_fields(doc)})  # as the pipeline writes it
 
 
 RULES = """\
