@@ -34,7 +34,7 @@ import feedparser
 
 from ..config import FeedConfig
 from ..urls import InvalidURL, canonical_url
-from .fetch import Fetcher, FetchOutcome, Validators
+from .fetch import Fetcher, FetchOutcome, FetchResult, Validators
 from .jsonfeed import JsonFeedError, looks_like_json_feed, read_json_feed
 
 __all__ = [
@@ -563,10 +563,12 @@ def _parse(content: bytes, url: str, content_type: str | None, note: str | None)
     return ParsedFeed(entries, skipped, problem, None if problem else note)
 
 
-def fetch_feed(
-    fetcher: Fetcher, feed: FeedConfig, validators: Validators | None = None
-) -> FeedResult:
-    """Fetch and parse one feed; a 304 answer costs nothing and yields no entries."""
+def fetch_source(
+    fetcher: Fetcher, feed: FeedConfig, validators: Validators | None
+) -> tuple[FetchResult, dict[str, Any], FeedResult | None]:
+    """The conditional GET every source type (feed, sitemap) starts with: the answer, the
+    fields every result of it carries, and the result itself when there is nothing to read
+    (unchanged, or the fetch failed)."""
     result = fetcher.get_feed(feed.url, validators)
     common: dict[str, Any] = {
         "feed_id": feed.id,
@@ -575,11 +577,23 @@ def fetch_feed(
         "seconds": result.seconds,
     }
     if result.outcome is FetchOutcome.NOT_MODIFIED:
-        return FeedResult(
+        unchanged = FeedResult(
             outcome=FeedOutcome.NOT_MODIFIED, validators=validators or Validators(), **common
         )
+        return result, common, unchanged
     if not result.ok:
-        return FeedResult(outcome=FeedOutcome.FETCH_FAILED, reason=result.reason, **common)
+        failed = FeedOutcome.FETCH_FAILED
+        return result, common, FeedResult(outcome=failed, reason=result.reason, **common)
+    return result, common, None
+
+
+def fetch_feed(
+    fetcher: Fetcher, feed: FeedConfig, validators: Validators | None = None
+) -> FeedResult:
+    """Fetch and parse one feed; a 304 answer costs nothing and yields no entries."""
+    result, common, done = fetch_source(fetcher, feed, validators)
+    if done is not None:
+        return done
     try:
         parsed = read_feed(
             result.body, result.final_url or feed.url, content_type=result.content_type

@@ -21,8 +21,15 @@ from typing import Any
 
 from ..config import FeedConfig
 from ..urls import same_site
-from .feeds import MAX_ENTRIES, MAX_FEED_BYTES, FeedOutcome, FeedResult, entries_from
-from .fetch import Fetcher, FetchOutcome, Validators
+from .feeds import (
+    MAX_ENTRIES,
+    MAX_FEED_BYTES,
+    FeedOutcome,
+    FeedResult,
+    entries_from,
+    fetch_source,
+)
+from .fetch import Fetcher, Validators
 from .jsonfeed import parse_date
 
 __all__ = ["Sitemap", "fetch_sitemap", "read_sitemap"]
@@ -140,19 +147,9 @@ def fetch_sitemap(
     fetcher: Fetcher, feed: FeedConfig, validators: Validators | None = None
 ) -> FeedResult:
     """Fetch and read a sitemap source: :func:`~newsmon.sources.feeds.fetch_feed` for sitemaps."""
-    result = fetcher.get_feed(feed.url, validators)
-    common: dict[str, Any] = {
-        "feed_id": feed.id,
-        "fetch_outcome": result.outcome,
-        "status": result.status,
-        "seconds": result.seconds,
-    }
-    if result.outcome is FetchOutcome.NOT_MODIFIED:
-        return FeedResult(
-            outcome=FeedOutcome.NOT_MODIFIED, validators=validators or Validators(), **common
-        )
-    if not result.ok:
-        return FeedResult(outcome=FeedOutcome.FETCH_FAILED, reason=result.reason, **common)
+    result, common, done = fetch_source(fetcher, feed, validators)
+    if done is not None:
+        return done
     base = result.final_url or feed.url
     sitemap = read_sitemap(result.body)
     if sitemap.problem:

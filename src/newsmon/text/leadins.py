@@ -61,42 +61,18 @@ LEADINS: Final[dict[str, tuple[str, ...]]] = {
         "listen",
     ),
 }
-# bare headings of a link list (a lead-in alone on its line)
-_HEADINGS: Final = frozenset(
-    {
-        "read more",
-        "read also",
-        "also read",
-        "read next",
-        "more stories",
-        "trending",
-        "trending now",
-        "related",
-        "related story",
-        "related stories",
-        "related article",
-        "related articles",
-        "related news",
-        "related coverage",
-        "related content",
-        "see also",
-        "also see",
-        "recommended",
-        "recommended for you",
-        "recommended stories",
-        "you may also like",
-        "you might also like",
-        "you may like",
-        "don't miss",
-        "must read",
-        "editor's picks",
-        "top stories",
-        "latest news",
-        "popular now",
-        "most read",
-        "up next",
-    }
-)
+# bare headings of a link list (a lead-in alone on its line): every English lead-in but those
+# too common alone on a line of an article
+_HEADINGS: Final = frozenset(LEADINS["en"]) - {
+    "do not miss",
+    "further reading",
+    "listen",
+    "more",
+    "more from",
+    "more on this",
+    "read",
+    "watch",
+}
 _HEADING_WORDS: Final = frozenset(h.replace("'", "") for h in _HEADINGS)
 _SEPARATORS: Final = r"[:|\-\u2013\u2014\u00bb\u203a>]"
 _QUOTES: Final = str.maketrans({"\u2019": "'", "\u2018": "'"})
