@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from elasticsearch import helpers
 
 from .client import RETRY_STATUSES, Client
 
-__all__ = ["BulkReport", "bulk_write"]
+__all__ = ["BulkReport", "bulk_write", "merge_documents"]
 
 log = logging.getLogger(__name__)
 
@@ -140,3 +140,49 @@ def _retry_policy(client: Client, max_retries: int | None) -> tuple[int, float, 
     backoff = float(option("retry_backoff_base") or 1.0)
     backoff_max = float(option("retry_backoff_cap") or 30.0)
     return max(0, retries), backoff, max(backoff, backoff_max)
+
+
+T = TypeVar("T")
+CONFLICT_RETRIES = 5
+
+
+def merge_documents(
+    client: Client,
+    index: str,
+    pending: Mapping[str, T],
+    merge: Callable[[Mapping[str, Any] | None, str, T], Mapping[str, Any]],
+    *,
+    what: str,
+) -> None:
+    """Read-merge-write ``pending`` (id -> what to add) into the documents of ``index`` with
+    optimistic concurrency: each document is read, ``merge(existing or None, id, addition)``
+    gives its new content, and it is written only if nobody changed it meanwhile (created when
+    new); a conflict reads and merges again, :data:`CONFLICT_RETRIES` times, so concurrent
+    workers never lose each other's additions. ``what`` names the documents in errors."""
+    remaining = dict(pending)
+    for _attempt in range(CONFLICT_RETRIES):
+        if not remaining:
+            break
+        found = client.mget(index=index, ids=list(remaining))["docs"]
+        ops: list[tuple[str, str, Mapping[str, Any]]] = []
+        meta: dict[str, dict[str, Any]] = {}
+        for item in found:
+            doc_id = item["_id"]
+            existing = item.get("_source") if item.get("found") else None
+            merged = merge(existing, doc_id, remaining[doc_id])
+            if existing is None:
+                ops.append(("create", doc_id, merged))
+            else:
+                ops.append(("index", doc_id, merged))
+                meta[doc_id] = {
+                    "if_seq_no": item["_seq_no"],
+                    "if_primary_term": item["_primary_term"],
+                }
+        report = bulk_write(client, index, ops, meta=meta)
+        if report.failed:
+            raise RuntimeError(f"could not update {what}: {report.failed}")
+        remaining = {k: remaining[k] for k in report.conflicts}
+    if remaining:
+        raise RuntimeError(
+            f"{what} still conflicting after {CONFLICT_RETRIES} tries: {list(remaining)}"
+        )

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .bulk import bulk_write
+from .bulk import merge_documents
 from .client import Client, IndexNames, es_iso, locate, mget, msearch, refresh
 
 __all__ = [
@@ -38,7 +38,6 @@ MAX_LISTED = 1000  # story and article ids, outlets kept on an event document
 MAX_MEMBERS = 200  # stories whose signature the event keeps (the ones matched against)
 MAX_NAMES = 500
 MAX_QUERY_NAMES = 64  # names of a story asked for in a candidate search
-CONFLICT_RETRIES = 5
 
 Doc = MutableMapping[str, Any]
 
@@ -131,7 +130,7 @@ def _union(values: list[str], more: Iterable[str], cap: int) -> list[str]:
 
 
 def _merge(
-    event: Doc | None,
+    event: Mapping[str, Any] | None,
     event_id: str,
     change: EventChange,
     title_of: Callable[[Sequence[Mapping[str, Any]]], str],
@@ -200,32 +199,13 @@ def update_events(
     index = events_index(names)
     remaining = {k: v for k, v in changes.items() if v.members or v.articles}
     written = len(remaining)
-    for _attempt in range(CONFLICT_RETRIES):
-        if not remaining:
-            break
-        found = es.mget(index=index, ids=list(remaining))["docs"]
-        ops: list[tuple[str, str, Mapping[str, Any]]] = []
-        meta: dict[str, dict[str, Any]] = {}
-        for item in found:
-            event_id = item["_id"]
-            existing = item.get("_source") if item.get("found") else None
-            merged = _merge(existing, event_id, remaining[event_id], title_of)
-            if existing is None:
-                ops.append(("create", event_id, merged))
-            else:
-                ops.append(("index", event_id, merged))
-                meta[event_id] = {
-                    "if_seq_no": item["_seq_no"],
-                    "if_primary_term": item["_primary_term"],
-                }
-        report = bulk_write(es, index, ops, meta=meta)
-        if report.failed:
-            raise RuntimeError(f"could not update events: {report.failed}")
-        remaining = {k: remaining[k] for k in report.conflicts}
-    if remaining:
-        raise RuntimeError(
-            f"events still conflicting after {CONFLICT_RETRIES} tries: {list(remaining)}"
-        )
+    merge_documents(
+        es,
+        index,
+        remaining,
+        lambda existing, event_id, change: _merge(existing, event_id, change, title_of),
+        what="events",
+    )
     return written
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .bulk import bulk_write
+from .bulk import merge_documents
 from .client import Client, IndexNames, es_iso, locate, mget, msearch
 
 __all__ = [
@@ -34,7 +34,6 @@ LISTED_FIELDS = (
 )
 
 MAX_LISTED = 1000  # article ids and outlets kept on a story document
-CONFLICT_RETRIES = 5
 CANDIDATE_FIELDS = ("title", "domain", "text", "story_id")
 
 Doc = MutableMapping[str, Any]
@@ -110,7 +109,7 @@ def member(article_id: str, source: Mapping[str, Any]) -> StoryMember:
     )
 
 
-def _merge(story: Doc | None, story_id: str, members: Iterable[StoryMember]) -> Doc:
+def _merge(story: Mapping[str, Any] | None, story_id: str, members: Iterable[StoryMember]) -> Doc:
     """A story document with ``docs`` (written articles) added; re-applying is harmless."""
     out: Doc = dict(story or {"story_id": story_id, "article_ids": [], "outlets": []})
     article_ids: list[str] = list(out.get("article_ids") or [])
@@ -148,33 +147,7 @@ def update_stories(es: Client, names: IndexNames, written: Sequence[StoryMember]
     for member in written:
         if member.story_id:
             by_story[member.story_id].append(member)
-    remaining = dict(by_story)
-    for _attempt in range(CONFLICT_RETRIES):
-        if not remaining:
-            break
-        found = es.mget(index=names.stories, ids=list(remaining))["docs"]
-        ops: list[tuple[str, str, Mapping[str, Any]]] = []
-        meta: dict[str, dict[str, Any]] = {}
-        for item in found:
-            story_id = item["_id"]
-            existing = item.get("_source") if item.get("found") else None
-            merged = _merge(existing, story_id, remaining[story_id])
-            if existing is None:
-                ops.append(("create", story_id, merged))
-            else:
-                ops.append(("index", story_id, merged))
-                meta[story_id] = {
-                    "if_seq_no": item["_seq_no"],
-                    "if_primary_term": item["_primary_term"],
-                }
-        report = bulk_write(es, names.stories, ops, meta=meta)
-        if report.failed:
-            raise RuntimeError(f"could not update stories: {report.failed}")
-        remaining = {k: remaining[k] for k in report.conflicts}
-    if remaining:
-        raise RuntimeError(
-            f"stories still conflicting after {CONFLICT_RETRIES} tries: {list(remaining)}"
-        )
+    merge_documents(es, names.stories, by_story, _merge, what="stories")
     return len(by_story)
 
 
