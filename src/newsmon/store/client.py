@@ -233,6 +233,8 @@ def locate(
     real-time ``_mget`` (a document written a moment ago is found). ``fields=[]``: no source."""
     remaining = list(dict.fromkeys(ids))
     found: dict[str, tuple[str, Mapping[str, Any]]] = {}
+    if not remaining:  # every batch of new articles asks for none: no request then
+        return found
     for concrete in backing_indices(es, index):
         if not remaining:
             break
