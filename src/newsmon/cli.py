@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from . import browse, browse_events
 from .cli_feeds import add_feed_commands
 from .config import ConfigError, Settings, load_feeds
-from .console import run_command, setup_logging
+from .console import run_command, say, setup_logging
 from .dev.local import local_node_url
 from .runstatus import judge_feeds
 
@@ -30,10 +30,6 @@ if TYPE_CHECKING:
     from .extract.isolate import Extractor
 
 __all__ = ["main"]
-
-
-def _err(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -66,11 +62,11 @@ def cmd_es(args: argparse.Namespace) -> int:
     from .dev import esnode
 
     if args.action == "up":
-        url = esnode.up(progress=_err)
+        url = esnode.up(progress=say)
         print(url)
         return 0
     if args.action == "down":
-        _err("stopped" if esnode.down(progress=_err) else "not running")
+        say("stopped" if esnode.down(progress=say) else "not running")
         return 0
     if args.action == "status":
         st = esnode.status()
@@ -98,7 +94,7 @@ def cmd_es(args: argparse.Namespace) -> int:
     )
     names = IndexNames(settings.index_prefix)
     versions = ", ".join(f"{k} v{v}" for k, v in report.templates.items())
-    _err(f"templates: {versions}; created: {', '.join(report.created) or 'nothing (all present)'}")
+    say(f"templates: {versions}; created: {', '.join(report.created) or 'nothing (all present)'}")
     print(f"{settings.es_url} alias={names.articles}")
     return 0
 
@@ -123,9 +119,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     client = connect(settings)
     ensure_indices(client, IndexNames(settings.index_prefix), settings.config_dir)
     enabled = sum(f.enabled for f in feeds)
-    _err(f"newsmon: {enabled} feed(s) from {settings.feeds_file} -> {settings.es_url}")
+    say(f"newsmon: {enabled} feed(s) from {settings.feeds_file} -> {settings.es_url}")
     summary = ingest(
-        feeds, settings, client=client, progress=(lambda m: None) if args.quiet else _err
+        feeds, settings, client=client, progress=(lambda m: None) if args.quiet else say
     )
     print(summary.render(), flush=True)
     if args.summary_json:
@@ -135,7 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     verdict = judge_feeds(summary.feeds, summary.problems, share)
     if verdict.message:
-        _err(verdict.message)
+        say(verdict.message)
     return verdict.exit_status
 
 
@@ -278,7 +274,7 @@ def _rule_check(settings: Settings, rule_set: Any, only: Any = None) -> Any:
         connect(settings), names, rule_set, feeds, only, feeds_source=settings.feeds_file
     )
     for warning in checked.warnings:
-        _err(f"newsmon: warning: {warning.error(rule_set.source)}")
+        say(f"newsmon: warning: {warning.error(rule_set.source)}")
     return checked
 
 
@@ -286,7 +282,7 @@ def _check_queries(settings: Settings, rule_set: Any, only: Any = None) -> dict[
     """How ES reads each rule's query; every problem is printed, then exit status 2."""
     problems = (checked := _rule_check(settings, rule_set, only)).problems
     for problem in problems[1:]:
-        _err(f"newsmon: configuration error: {problem.error(rule_set.source)}")
+        say(f"newsmon: configuration error: {problem.error(rule_set.source)}")
     if problems:
         raise problems[0].error(rule_set.source)
     return dict(checked.explained)
@@ -339,11 +335,11 @@ def cmd_alerts_run(args: argparse.Namespace) -> int:
     ensure_indices(client, names, settings.config_dir)
     checked = _rule_check(settings, rule_set, rule_set.enabled(args.mode))
     for problem in checked.problems:  # the rule is not run, as `alerts check` says
-        _err(f"newsmon: configuration error: {problem.error(rule_set.source)}")
+        say(f"newsmon: configuration error: {problem.error(rule_set.source)}")
     rule_set = checked.runnable(rule_set)
     rules = rule_set.enabled(args.mode)
     mail = f"{smtp.host}:{smtp.port}" if smtp.configured else "(no NEWSMON_SMTP_HOST)"
-    _err(f"newsmon: {len(rules)} rule(s) from {rule_set.source}, mail via {mail}")
+    say(f"newsmon: {len(rules)} rule(s) from {rule_set.source}, mail via {mail}")
     notes = source_notes(client, names, rules, settings.feeds_file)
     report = run_alerts(
         client, names, rule_set, alert_settings, smtp, mode=args.mode, source_notes=notes
@@ -419,31 +415,31 @@ def cmd_kibana_import(args: argparse.Namespace) -> int:
     with contextlib.suppress(ConfigError, OSError):
         wanted = kibana.export_files(_kibana_rules(args, settings))[kibana.ALERTS_FILE]
         if alerts_file.read_text(encoding="utf-8") != wanted:
-            _err(
+            say(
                 f"newsmon: warning: {alerts_file} does not match the alert rules; "
                 "run `newsmon kibana export` to update it"
             )
     objects = kibana.with_prefix(objects, settings.index_prefix)
     problems = kibana.check_objects(objects, settings.config_dir, settings.index_prefix)
     for problem in problems[1:]:
-        _err(f"newsmon: configuration error: {problem}")
+        say(f"newsmon: configuration error: {problem}")
     if problems:
         raise problems[0]
     try:
-        version = kibana.wait_until_available(target, progress=_err)
-        _err(
+        version = kibana.wait_until_available(target, progress=say)
+        say(
             f"newsmon: importing {len(objects)} saved object(s) into Kibana {version} "
             f"at {target.url}"
         )
-        report = kibana.import_objects(target, objects, progress=_err)
+        report = kibana.import_objects(target, objects, progress=say)
     except kibana.KibanaError as exc:
-        _err(f"newsmon: {exc}")
+        say(f"newsmon: {exc}")
         return 3
     print(report.render(target))
     for note in report.new_ids:
-        _err(f"newsmon: note: {note}")
+        say(f"newsmon: note: {note}")
     for error in report.errors:
-        _err(f"newsmon: Kibana refused {error}")
+        say(f"newsmon: Kibana refused {error}")
     return 1 if report.errors else 0
 
 
@@ -511,7 +507,7 @@ def cmd_demo_site(args: argparse.Namespace) -> int:
             site = DemoSite(pages, feed_count=args.feeds, port=args.port, home=True)
     except OSError as exc:
         port = f"port {args.port}" if args.port else "a port"
-        _err(
+        say(
             f"newsmon: cannot serve the demo on {port}: {exc.strerror or exc}"
             + (" (another demo running? DEMO_PORT=… or --port picks another)" if args.port else "")
         )
@@ -528,7 +524,7 @@ def cmd_demo_site(args: argparse.Namespace) -> int:
         if isinstance(site, DemoNetwork)
         else site.base_url
     )
-    _err(f"serving {served} pages and their feeds at {where} (feed list: {feeds_file})")
+    say(f"serving {served} pages and their feeds at {where} (feed list: {feeds_file})")
     print(feeds_file, flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -15,15 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, Settings, load_feeds
+from .console import say
 
 __all__ = ["add_feed_commands"]
 
 Command = Callable[[argparse.Namespace, Settings], int]
 SettingsOf = Callable[[argparse.Namespace], Settings]
-
-
-def _err(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def _bound(command: Command, settings_of: SettingsOf) -> Callable[[argparse.Namespace], int]:
@@ -46,12 +43,12 @@ def cmd_feeds_discover(args: argparse.Namespace, settings: Settings) -> int:
     with Fetcher(settings.fetch) as fetcher:
         found = discover_feeds(fetcher, args.url, probe=not args.no_probe)
     for url, why in found.rejected:
-        _err(f"  not a feed: {url} ({why})")
+        say(f"  not a feed: {url} ({why})")
     if found.error:
-        _err(f"newsmon: cannot read {args.url}: {found.error}")
+        say(f"newsmon: cannot read {args.url}: {found.error}")
         return 1
     if not found.feeds:
-        _err(f"newsmon: no feed found at {args.url}")
+        say(f"newsmon: no feed found at {args.url}")
         return 1
     keys, taken = feed_keys(known), {f.id for f in known}
     entries, comments = [], {}
@@ -60,7 +57,7 @@ def cmd_feeds_discover(args: argparse.Namespace, settings: Settings) -> int:
         with contextlib.suppress(InvalidURL):
             followed = keys.get(canonical_url(feed.url))
         if followed is not None:  # reported, not printed again as a new entry
-            _err(f"  already followed: {feed.url} (feed {followed} in {settings.feeds_file})")
+            say(f"  already followed: {feed.url} (feed {followed} in {settings.feeds_file})")
             continue
         feed_id = suggest_id(feed.url, feed.title, taken)
         entries.append(FeedConfig(id=feed_id, name=feed.title or feed.url, url=feed.url))
@@ -84,13 +81,13 @@ def cmd_feeds_add(args: argparse.Namespace, settings: Settings) -> int:
         found = discover_feeds(fetcher, args.url, probe=not args.no_probe)
     if found.error or not found.feeds:
         for url, why in found.rejected:
-            _err(f"  not a feed: {url} ({why})")
-        _err(f"newsmon: no feed found at {args.url}" + (f": {found.error}" if found.error else ""))
+            say(f"  not a feed: {url} ({why})")
+        say(f"newsmon: no feed found at {args.url}" + (f": {found.error}" if found.error else ""))
         return 1
     feed = found.feeds[0]  # the page's own URL when it is a feed, else its first alternate
     with contextlib.suppress(InvalidURL):
         if canonical_url(feed.url) in keys:
-            _err(f"newsmon: already followed: {feed.url} (feed {keys[canonical_url(feed.url)]})")
+            say(f"newsmon: already followed: {feed.url} (feed {keys[canonical_url(feed.url)]})")
             return 1
     if args.id and args.id in taken:
         raise ConfigError(f"id {args.id!r} is taken", file=settings.feeds_file, field="--id")
@@ -108,7 +105,7 @@ def cmd_feeds_add(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError(error["msg"], file="command line", field=where) from None
     note = f"{feed.entries} item(s), found via {feed.via}"
     feeds = append_entries(settings.feeds_file, [entry], {entry.id: note})
-    _err(f"newsmon: added {entry.id} ({entry.url}) to {settings.feeds_file} ({len(feeds)} feeds)")
+    say(f"newsmon: added {entry.id} ({entry.url}) to {settings.feeds_file} ({len(feeds)} feeds)")
     print(entry.id)
     return 0
 
@@ -118,7 +115,7 @@ def cmd_feeds_disable(args: argparse.Namespace, settings: Settings) -> int:
 
     changed = set_enabled(settings.feeds_file, args.id, enabled=args.enable)
     state = "enabled" if args.enable else "disabled"
-    _err(
+    say(
         f"newsmon: {args.id} {state}"
         + ("" if changed else " already")
         + f" in {settings.feeds_file}"
@@ -148,16 +145,16 @@ def cmd_feeds_import_opml(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError(f"cannot read: {exc.strerror}", file=args.file) from None
     result = import_opml(data, args.file, _known_feeds(target))
     for problem in result.problems:
-        _err(f"newsmon: skipped: {problem.render(args.file)}")
+        say(f"newsmon: skipped: {problem.render(args.file)}")
     for line, url, known_id in result.duplicates:
-        _err(f"newsmon: already followed: {args.file}, line {line}: {url} (feed {known_id})")
+        say(f"newsmon: already followed: {args.file}, line {line}: {url} (feed {known_id})")
     comments = {k: f"from {Path(args.file).name}, line {n}" for k, n in result.lines.items()}
     if args.into:
         feeds = append_entries(args.into, result.feeds, comments)
-        _err(f"newsmon: added {len(result.feeds)} feed(s) to {args.into} ({len(feeds)} in all)")
+        say(f"newsmon: added {len(result.feeds)} feed(s) to {args.into} ({len(feeds)} in all)")
     else:
         print(render_entries(result.feeds, comments=comments), end="")
-    _err(
+    say(
         f"newsmon: {len(result.feeds)} new, {len(result.duplicates)} already followed, "
         f"{len(result.problems)} skipped"
     )
