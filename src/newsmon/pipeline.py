@@ -271,8 +271,8 @@ def ingest(
         if own_extractor:
             pages.close()
     _save_states(es, names, active, feed_results, states, work, written)
-    refresh(es, names.articles)
-    refresh(es, names.stories)  # `newsmon stories` right after a run lists its stories
+    # searchable now, and `newsmon stories` right after a run lists its stories
+    refresh(es, f"{names.articles},{names.stories}")
     for feed_id, (new, indexed) in sorted(_per_feed(work, written).items()):
         progress(f"feed {feed_id}: {new} new article(s), {indexed} indexed")
     summary.seconds = time.monotonic() - started
