@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from newsmon.browse import unique_prefix
 from newsmon.config import Settings, load_feeds
 from newsmon.dev.demo import DemoNetwork, DemoPage, DemoSite, trimmed_copy
 from newsmon.pipeline import ingest
@@ -24,6 +25,32 @@ def test_a_trimmed_copy_loses_its_last_paragraph_only() -> None:
         trimmed_copy(page) == b"<html><body><p>One.</p><p class='x'>Two.</p><footer/></body></html>"
     )
     assert trimmed_copy(b"<html>no paragraphs</html>") == b"<html>no paragraphs</html>"
+
+
+def test_a_prefix_names_one_id_or_says_why_not(capsys: pytest.CaptureFixture[str]) -> None:
+    ids = ["abcd1111", "abcd2222", "beef0000"]
+    docs = {i: {"id": i} for i in ids}
+
+    def lookup(prefix: str) -> dict[str, str] | None:
+        return unique_prefix(
+            prefix,
+            docs.get,
+            lambda p: [i for i in ids if i.startswith(p)],
+            "stories'",
+            f"none starts {prefix}",
+        )
+
+    assert lookup("beef0000") == {"id": "beef0000"}  # a whole id
+    assert lookup("beef") == {"id": "beef0000"}  # its one prefix
+    assert lookup("abcd") is None  # two ids start so
+    assert (
+        "'abcd' is the start of several stories' ids (abcd1111, abcd2222…)"
+        in capsys.readouterr().err
+    )
+    assert lookup("abc") is None  # too short to be a prefix
+    assert "none starts abc" in capsys.readouterr().err
+    assert lookup("dead") is None
+    assert "none starts dead" in capsys.readouterr().err
 
 
 def test_the_home_page_links_every_feed() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from .browse import SHORT_ID, SettingsOf, _client, _since, _when, short_id
+from .browse import SettingsOf, _client, _since, _when, bind, print_listing, short_id, unique_prefix
 from .config import Settings
 from .console import say
 
@@ -45,12 +45,7 @@ def cmd_events(settings: Settings, args: argparse.Namespace) -> int:
         rows = [{"short_id": short_id(e.get("event_id")), **e} for e in found]
         print(json.dumps(rows, ensure_ascii=False))
         return 0
-    print(f"{'EVENT':<{SHORT_ID}}  {'OUTLETS':>7}  {'STORIES':>7}  {'LAST SEEN':<16}  TITLE")
-    for e in found:
-        print(
-            f"{short_id(e.get('event_id')):<{SHORT_ID}}  {e.get('outlet_count') or 0:>7}  "
-            f"{e.get('story_count') or 0:>7}  {_when(e.get('last_seen')):<16}  {e.get('title')}"
-        )
+    print_listing(found, "event", "event_id", ("story_count", "STORIES"))
     say(f"{len(found)} event(s); `newsmon event ID` shows one")
     return 0
 
@@ -60,17 +55,14 @@ def cmd_event(settings: Settings, args: argparse.Namespace) -> int:
 
     es, names = _client(settings)
     ident = args.id.strip().lower()
-    event = find_event(es, names, ident)
-    if event is None and 4 <= len(ident) < 64:
-        matches = event_ids_by_prefix(es, names, ident)
-        if len(matches) > 1:
-            shown = ", ".join(short_id(m) for m in matches)
-            say(f"newsmon: {ident!r} is the start of several events' ids ({shown}…): type more")
-            return 1
-        if matches:
-            event = find_event(es, names, matches[0])
+    event = unique_prefix(
+        ident,
+        lambda i: find_event(es, names, i),
+        lambda p: event_ids_by_prefix(es, names, p),
+        "events'",
+        f"newsmon: no event, story or article with the id {args.id}",
+    )
     if event is None:
-        say(f"newsmon: no event, story or article with the id {args.id}")
         return 1
     print(json.dumps(event, ensure_ascii=False) if args.json else render_event(event))
     return 0
@@ -79,9 +71,6 @@ def cmd_event(settings: Settings, args: argparse.Namespace) -> int:
 def add_parsers(sub: Any, settings_of: SettingsOf) -> None:
     """``events`` and ``event`` on the ``newsmon`` parser's subcommands."""
 
-    def bind(command: Callable[[Settings, argparse.Namespace], int]) -> Callable[..., int]:
-        return lambda args: command(settings_of(args), args)
-
     events = sub.add_parser("events", help="list events (one happening, many outlets)")
     events.add_argument("--since", metavar="DURATION", help="seen in the last 24h, 7d…")
     events.add_argument(
@@ -89,9 +78,9 @@ def add_parsers(sub: Any, settings_of: SettingsOf) -> None:
     )
     events.add_argument("--limit", type=int, default=50, help="events shown (default 50)")
     events.add_argument("--json", action="store_true", help="print JSON")
-    events.set_defaults(func=bind(cmd_events))
+    events.set_defaults(func=bind(settings_of, cmd_events))
 
     event = sub.add_parser("event", help="show an event: its stories and the outlets")
     event.add_argument("id", help="an event, story or article id, or an event id's prefix")
     event.add_argument("--json", action="store_true", help="print JSON")
-    event.set_defaults(func=bind(cmd_event))
+    event.set_defaults(func=bind(settings_of, cmd_event))
