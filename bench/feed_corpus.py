@@ -13,6 +13,12 @@ feedparser 6 reads from the same bytes (``entry.link``, ``entry.title``, the fir
 newsmon's own differences from the expected entries should be none; its differences from
 feedparser are deliberate, and each kind is named.
 
+Beside it, ``tests/fixtures/feeds/feedparser_cases.json`` restates the cases of feedparser's own
+test corpus whose expectations name an entry's link, title, date or id: each check holds what
+newsmon should read and what feedparser's corpus expects, with the reason where they differ.
+They are counted per source project on the line before the last: ``feedparser-corpus:
+files=N checks=C newsmon_wrong=W differs=D explained=E``.
+
 Entries whose expected values name a guid (RSS ``guid``, Atom ``id``, JSON Feed ``id``) are
 checked for it too (``guids``), and counted when it differs from the link (``guid_not_link``).
 
@@ -37,6 +43,7 @@ from newsmon.sources.feeds import read_feed
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = ROOT / "tests" / "fixtures" / "feeds" / "corpus.json"
+DEFAULT_FEEDPARSER = ROOT / "tests" / "fixtures" / "feeds" / "feedparser_cases.json"
 FEED_URL = "https://c.example/feed"
 FIELDS = ("link", "title", "date")
 
@@ -96,9 +103,47 @@ def _why(case: dict[str, Any], field: str, theirs: object) -> str | None:
     return None
 
 
+def feedparser_cases(path: Path) -> tuple[str, int]:
+    """The per-project line for feedparser's corpus, and how many checks newsmon got wrong."""
+    fixture = json.loads(path.read_text(encoding="utf-8"))
+    checks = wrong = differs = explained = 0
+    for case in fixture["cases"]:
+        parsed = read_feed(case["document"].encode("utf-8"), case["url"])
+        if parsed.problem or len(parsed.entries) != case["entries"]:
+            wrong += 1
+            print(f"WRONG {case['name']}: {len(parsed.entries)} entries ({parsed.problem})")
+            continue
+        for check in case["checks"]:
+            checks += 1
+            got = None
+            if check["entry"] is not None:
+                entry = parsed.entries[check["entry"]]
+                got = {
+                    "link": entry.url,
+                    "title": entry.title,
+                    "guid": entry.guid,
+                    "date": entry.published_at.isoformat() if entry.published_at else None,
+                }[check["field"]]
+            if got != check["value"]:
+                wrong += 1
+                print(f"WRONG {case['name']}.{check['field']}: {got!r} != {check['value']!r}")
+            if check["value"] != check["feedparser"]:
+                differs += 1
+                why = fixture["why"].get(check.get("why", ""))
+                explained += why is not None
+                if why is None:
+                    print(f"UNEXPLAINED {case['name']}.{check['field']}")
+    line = (
+        f"feedparser-corpus: files={len(fixture['cases'])} checks={checks} "
+        f"newsmon_wrong={wrong} differs={differs} explained={explained}"
+    )
+    return line, wrong + differs - explained
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--feedparser-cases", type=Path, default=DEFAULT_FEEDPARSER)
     args = parser.parse_args()
     corpus = json.loads(args.corpus.read_text(encoding="utf-8"))
 
@@ -138,13 +183,15 @@ def main() -> int:
                     )
         if not expected and theirs and not any(t.get("link") for t in theirs):
             print(f"same as feedparser: {case['name']}: {EXPLANATIONS['no-link']}")
+    upstream_line, upstream_bad = feedparser_cases(args.feedparser_cases)
     print(f"cases={len(corpus)}")
+    print(upstream_line)
     print(
         f"entries={entries} fields={fields} newsmon_wrong={wrong} "
         f"feedparser_differs={differs} explained={explained} guids={guids_kept}/{guids} "
         f"guid_not_link={guid_not_link}"
     )
-    return 0 if wrong == 0 and explained == differs else 1
+    return 0 if wrong == 0 and explained == differs and upstream_bad == 0 else 1
 
 
 if __name__ == "__main__":

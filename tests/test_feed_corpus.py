@@ -125,3 +125,56 @@ def test_a_json_feed_through_the_fetcher_and_discovery() -> None:
     assert result.outcome is FeedOutcome.FETCHED
     assert [e.url for e in result.entries] == [x["link"] for x in case["expect"]]
     assert [(f.url, f.entries) for f in found.feeds] == [(server.base + "/feed.json", 3)]
+
+
+# --- feedparser's own corpus: tests/fixtures/feeds/feedparser_cases.json -------------------------
+
+FEEDPARSER = json.loads(
+    (Path(__file__).parent / "fixtures" / "feeds" / "feedparser_cases.json").read_text(
+        encoding="utf-8"
+    )
+)
+
+
+def _field(entry: Any, field: str) -> Any:
+    if field == "date":
+        return entry.published_at.isoformat() if entry.published_at else None
+    return {"link": entry.url, "title": entry.title, "guid": entry.guid}[field]
+
+
+@pytest.mark.parametrize("case", FEEDPARSER["cases"], ids=[c["name"] for c in FEEDPARSER["cases"]])
+def test_feedparser_corpus_case(case: dict[str, Any]) -> None:
+    parsed = read_feed(case["document"].encode("utf-8"), case["url"])
+    assert parsed.problem is None
+    assert len(parsed.entries) == case["entries"]
+    for check in case["checks"]:
+        if check["entry"] is None:  # no page to read: the entry is skipped
+            assert check["value"] is None
+            continue
+        assert _field(parsed.entries[check["entry"]], check["field"]) == check["value"], check
+
+
+def test_feedparser_corpus_differences_are_explained() -> None:
+    checks = [c for case in FEEDPARSER["cases"] for c in case["checks"]]
+    assert len(FEEDPARSER["cases"]) >= 250 and len(checks) >= 270
+    for check in checks:
+        if check["value"] != check["feedparser"]:
+            assert check.get("why") in FEEDPARSER["why"], check
+    assert "Redistribution and use" in FEEDPARSER["licence"]
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        # the enclosure is also the item's <link>: it is the page
+        b'<rss version="2.0"><channel><item><enclosure url="https://c.example/a" type="image/jpeg"'
+        b' length="1"/><link>https://c.example/a</link></item></channel></rss>',
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><entry><link rel="alternate" type="text/html"'
+        b' href="https://c.example/a"/><link rel="enclosure" href="https://c.example/a"/></entry>'
+        b"</feed>",
+    ],
+    ids=["rss", "atom"],
+)
+def test_an_enclosure_that_is_also_the_page_is_the_link(document: bytes) -> None:
+    parsed = read_feed(document, FEED_URL)
+    assert [e.url for e in parsed.entries] == ["https://c.example/a"]

@@ -3,15 +3,16 @@ server with conditional GET."""
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator
 from ipaddress import ip_network
 
 import pytest
 
 from newsmon.config import ConfigError, FeedConfig, FetchSettings, parse_feeds
-from newsmon.sources.feeds import MAX_ENTRIES, FeedOutcome
+from newsmon.sources.feeds import MAX_ENTRIES, MAX_FEED_BYTES, FeedOutcome
 from newsmon.sources.fetch import Fetcher, Validators
-from newsmon.sources.sitemaps import MAX_CHILDREN, fetch_sitemap, read_sitemap
+from newsmon.sources.sitemaps import MAX_CHILDREN, fetch_sitemap, gunzip, read_sitemap
 
 from .helpers.sites import Server
 
@@ -173,3 +174,65 @@ def test_a_broken_sitemap_is_feed_invalid_and_a_missing_one_fetch_failed(server:
         gone = fetch_sitemap(fetcher, FeedConfig(id="g", name="G", url=server.base + "/gone.xml"))
     assert bad.outcome is FeedOutcome.INVALID and bad.reason is not None
     assert gone.outcome is FeedOutcome.FETCH_FAILED and gone.status == 404
+
+
+# --- gzip-compressed sitemaps (sitemap.xml.gz) ---------------------------------------------------
+
+
+def test_a_gzip_sitemap_is_read_like_a_plain_one() -> None:
+    plain = _news("https://s.example", ("/a", "A", "2024-05-01"))
+    sitemap = read_sitemap(gzip.compress(plain))
+    assert sitemap.problem is None
+    assert [e["link"] for e in sitemap.entries] == ["https://s.example/a"]
+    assert read_sitemap(gzip.compress(plain)).entries == read_sitemap(plain).entries
+
+
+def test_a_gzip_bomb_is_refused_without_decompressing_it_whole() -> None:
+    # 32 MiB of zeros after the urlset start, some 32 KiB compressed
+    bomb = gzip.compress(b"<urlset>" + b"\0" * (MAX_FEED_BYTES * 4), compresslevel=9)
+    assert len(bomb) < MAX_FEED_BYTES
+    result = read_sitemap(bomb)
+    assert result.entries == []
+    assert result.problem == f"gzip sitemap decompresses to over the {MAX_FEED_BYTES}-byte limit"
+    out, problem = gunzip(gzip.compress(b"x" * 101), limit=100)
+    assert out is None and problem is not None and "over the 100-byte limit" in problem
+    assert gunzip(gzip.compress(b"x" * 100), limit=100) == (b"x" * 100, None)
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (gzip.compress(b"<urlset/>")[:-12], "truncated"),
+        (b"\x1f\x8b\x08\x00garbage", "not a readable gzip sitemap"),
+    ],
+    ids=["truncated", "garbage"],
+)
+def test_a_broken_gzip_sitemap_is_a_problem(content: bytes, problem: str) -> None:
+    result = read_sitemap(content)
+    assert result.entries == [] and result.problem is not None and problem in result.problem
+
+
+@pytest.mark.parametrize("media_type", ["application/x-gzip", "application/gzip", ""])
+def test_a_gzip_sitemap_index_and_children_from_a_server(server: Server, media_type: str) -> None:
+    base = server.base
+    index = gzip.compress(_index((f"{base}/sm-1.xml.gz", "2024-05-01")))
+    child = gzip.compress(_news(base, ("/news/1", "Story 1", "2024-05-01")))
+    kind = media_type or "application/octet-stream"
+    server.routes["/sitemap.xml.gz"] = lambda h: h.reply(200, index, kind, ETag='"g1"')
+    server.routes["/sm-1.xml.gz"] = lambda h: h.reply(200, child, kind)
+    feed = FeedConfig(id="s", name="S", url=base + "/sitemap.xml.gz", type="sitemap")
+    with _fetcher() as fetcher:
+        result = fetch_sitemap(fetcher, feed)
+    assert result.outcome is FeedOutcome.FETCHED, result.reason
+    assert [(e.url, e.title) for e in result.entries] == [(f"{base}/news/1", "Story 1")]
+    assert result.validators == Validators(etag='"g1"')
+
+
+def test_a_gzip_bomb_from_a_server_is_feed_invalid(server: Server) -> None:
+    bomb = gzip.compress(b"<urlset>" + b" " * (MAX_FEED_BYTES * 2), compresslevel=9)
+    server.routes["/big.xml.gz"] = lambda h: h.reply(200, bomb, "application/x-gzip")
+    feed = FeedConfig(id="s", name="S", url=server.base + "/big.xml.gz", type="sitemap")
+    with _fetcher() as fetcher:
+        result = fetch_sitemap(fetcher, feed)
+    assert result.outcome is FeedOutcome.INVALID
+    assert result.reason is not None and "decompresses to over" in result.reason

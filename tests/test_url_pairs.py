@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from newsmon.urls import canonical_url, is_tracking_param, url_id
+from newsmon.urls import InvalidURL, canonical_url, is_tracking_param, url_id
 
 PAIRS = Path(__file__).parent / "fixtures" / "urls" / "pairs.tsv"
 
@@ -123,7 +124,7 @@ def test_ref_with_any_other_value_is_kept(value: str) -> None:
         ('https://example.com/abc"', "https://example.com/abc"),
         ("https://example.com/abc<", "https://example.com/abc"),
         ("https://example.com/abc>", "https://example.com/abc"),
-        ('https://example.com/abc"><img', "https://example.com/abc%22%3E%3Cimg"),
+        ('https://example.com/abc"><img', "https://example.com/abc"),  # markup after the link
         ('https://example.com/a?id=1"', "https://example.com/a?id=1"),
         ('https://example.com/abc"#frag', "https://example.com/abc"),
         ('https://example.com/a"b', "https://example.com/a%22b"),  # inside: kept, escaped
@@ -142,3 +143,148 @@ def test_query_is_unicode_normalised() -> None:
     )
     # bytes that are not UTF-8 are left as they are
     assert canonical_url("https://example.com/s?q=caf%E9") == "https://example.com/s?q=caf%E9"
+
+
+# --- the cases of courlan's, url-normalize's and metadata-lib's own tests ------------------------
+
+UPSTREAM = Path(__file__).parent / "fixtures" / "urls" / "upstream.tsv"
+_CONTROL = re.compile(r"\{U\+([0-9A-F]{4})\}")
+
+
+def _upstream() -> list[tuple[str, str, str, str, str, str]]:
+    rows = []
+    for line in UPSTREAM.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            source, upstream, newsmon, a, b, why = line.split("\t")
+            rows.append((source, upstream, newsmon, *(_CONTROL.sub(_char, x) for x in (a, b)), why))
+    return rows
+
+
+def _char(match: re.Match[str]) -> str:
+    return chr(int(match.group(1), 16))
+
+
+@pytest.mark.parametrize(
+    ("source", "upstream", "newsmon", "a", "b", "why"),
+    _upstream(),
+    ids=lambda v: str(v)[:40],
+)
+def test_upstream_cases(source: str, upstream: str, newsmon: str, a: str, b: str, why: str) -> None:
+    if newsmon == "invalid":
+        with pytest.raises(InvalidURL):
+            canonical_url(a)
+        return
+    key = canonical_url(a)
+    assert canonical_url(key) == key
+    if newsmon == "same":
+        assert key == canonical_url(b), why
+    else:
+        assert newsmon == "distinct" and key != canonical_url(b), why
+
+
+def test_upstream_rows_say_why_they_differ() -> None:
+    rows = _upstream()
+    assert {r[0] for r in rows} == {"courlan", "url-normalize", "metadata-lib"}
+    for source, upstream, newsmon, _, _, why in rows:
+        assert upstream in ("same", "distinct", "-") and newsmon in ("same", "distinct", "invalid")
+        assert why.strip(), (source, upstream, newsmon)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://example.com/a</a>", "https://example.com/a"),
+        ("https://example.com/a?id=1</div>", "https://example.com/a?id=1"),
+        ('https://example.com/a" target="_blank', "https://example.com/a"),
+        ('https://example.com/a"https://example.com/a"', "https://example.com/a"),
+        ("https://example.com/a<br/>", "https://example.com/a"),
+        ("https://example.com/a<1", "https://example.com/a%3C1"),  # not a tag: escaped
+        ("<![CDATA[https://example.com/a]]>", "https://example.com/a"),
+        ("\x19https://example.com/a\x06", "https://example.com/a"),
+        ("https://exam\tple.com/a\n/b", "https://example.com/a/b"),
+    ],
+)
+def test_markup_and_controls_around_a_link(url: str, expected: str) -> None:
+    assert canonical_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http:/www.example.com/a", "http://example.com/a"),
+        ("http:example.com/a", "http://example.com/a"),
+        ("HTTPS:\\\\example.com\\a\\b?q=a\\b", "https://example.com/a/b?q=a%5Cb"),
+        ("http://http://www.example.com/a", "http://example.com/a"),
+        ("http://https://example.com/a", "https://example.com/a"),
+        ("http://https//example.com/a", "https://example.com/a"),
+    ],
+)
+def test_slashes_after_the_scheme_as_browsers_read_them(url: str, expected: str) -> None:
+    assert canonical_url(url) == expected
+
+
+@pytest.mark.parametrize("url", ["http:///a", "http:////example.com/a", "http://"])
+def test_an_empty_host_is_still_refused(url: str) -> None:
+    with pytest.raises(InvalidURL):
+        canonical_url(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://example.com/a?x=1&amp;y=2", "https://example.com/a?x=1&y=2"),
+        ("https://example.com/a?x=1&#038;y=2", "https://example.com/a?x=1&y=2"),
+        ("https://example.com/a?x=1&#38;utm_source=rss", "https://example.com/a?x=1"),
+        ("https://example.com/a&amp;b", "https://example.com/a&amp;b"),  # in a path: kept
+    ],
+)
+def test_an_html_escaped_ampersand_in_the_query(url: str, expected: str) -> None:
+    assert canonical_url(url) == expected
+
+
+def test_rfc_2396_marks_are_one_path_escaped_or_not() -> None:
+    assert canonical_url("https://example.com/a%27b%28c%29%21%2A") == (
+        "https://example.com/a'b(c)!*"
+    )
+    assert canonical_url("https://example.com/a%2Fb") == "https://example.com/a%2Fb"  # not a mark
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://example.com/?_escaped_fragment_=/story/1", "https://example.com/#!/story/1"),
+        ("https://example.com/?_escaped_fragment_=k%3Dv&a=1", "https://example.com/?a=1#!k=v"),
+        ("https://example.com/a?_escaped_fragment_=", "https://example.com/a"),
+        ("https://example.com/?_escaped_fragment_=caf%E9", "https://example.com/#!caf%E9"),
+        # a page that has its own #! keeps the parameter
+        (
+            "https://example.com/?_escaped_fragment_=x#!/y",
+            "https://example.com/?_escaped_fragment_=x#!/y",
+        ),
+    ],
+)
+def test_the_escaped_fragment_form_of_a_hash_bang(url: str, expected: str) -> None:
+    assert canonical_url(url) == expected
+    assert canonical_url(expected) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "https://www-bbc-com.cdn.ampproject.org/c/s/www.bbc.com/news/world-1.amp",
+            "https://bbc.com/news/world-1",
+        ),
+        (
+            "https://x-example.cdn.ampproject.org/v/example.com/a?amp_js_v=0.1",
+            "http://example.com/a",
+        ),
+        # an image of the cache is no page of the site
+        (
+            "https://x-example.cdn.ampproject.org/i/s/example.com/a.jpg",
+            "https://x-example.cdn.ampproject.org/i/s/example.com/a.jpg",
+        ),
+    ],
+)
+def test_a_page_in_googles_amp_cache_is_the_page(url: str, expected: str) -> None:
+    assert canonical_url(url) == expected

@@ -171,6 +171,33 @@ _HOST = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")
 _ARTICLE_SLUG = re.compile(r"[0-9._-]")
 # characters that cannot end a URL: left over from the markup a link was cut out of (abc", abc<)
 _TRAILING_JUNK = '"<>'
+# C0 controls and space around a link, which browsers strip (WHATWG URL), and the tabs and
+# newlines they remove anywhere in it
+_SURROUNDING = "".join(map(chr, range(0x21))) + "".join(
+    c for c in map(chr, range(0x80, 0x3001)) if c.isspace()
+)  # str.strip() with these: linear, whatever the link holds
+_TAB_OR_NEWLINE = re.compile(r"[\t\n\r]")
+_TAG_START = re.compile(r"<(?=[A-Za-z/!])")  # markup after a link: <a, </a>, <br/>, <!--
+_CDATA_START, _CDATA_END = "<![CDATA[", "]]>"
+# a raw '"' then what follows an attribute value in markup: a tag end, space, another link
+_QUOTE_THEN_MARKUP = re.compile(r'"(?=[>\s]|https?:)', re.IGNORECASE)
+# "http:/x", "http:x", "http:\\x": fewer than two slashes, or backslashes, after the scheme,
+# which browsers read as "http://x" ("http:///x", an empty host, is still refused)
+_SCHEME_SLASHES = re.compile(r"^(https?):(?!//)([\\/]{0,2})(?=[^\\/])", re.IGNORECASE)
+# a scheme written twice ("http://https://x": a template's prefix before a full link)
+_DOUBLE_SCHEME = re.compile(r"^https?://(https?):?//(?=[^\\/])", re.IGNORECASE)
+# & written as markup in a query copied from HTML (?a=1&amp;b=2, WordPress's &#038;)
+_ESCAPED_AMPERSAND = re.compile(r"&(?:amp|#0*38|#x0*26);", re.IGNORECASE)
+# Google's AMP cache: https://www-example-com.cdn.ampproject.org/c/s/www.example.com/a is the
+# page https://www.example.com/a (/c/ content, /v/ viewer; /s/ marks an https origin)
+_AMP_CACHE = re.compile(
+    r"^https?://[^/?#]+\.cdn\.ampproject\.org/[cv]/(s/)?([^/?#]+)(.*)$", re.IGNORECASE | re.DOTALL
+)
+# RFC 2396's unreserved marks, escaped by some encoders (Python's quote) and not by others
+# (JavaScript's encodeURIComponent): ab'c and ab%27c are one path
+_PATH_MARKS = frozenset("!'()*")
+# the AJAX crawling scheme's query form of a hash-bang: ?_escaped_fragment_=x is #!x
+_ESCAPED_FRAGMENT = "_escaped_fragment_"
 # a "#!" fragment is the path of a single-page site (https://example.com/#!/story/1001)
 _HASH_BANG = "!"
 
@@ -223,6 +250,11 @@ def _normalise_escape(match: re.Match[str]) -> str:
     return char if char in _UNRESERVED_CHARS else match.group(0).upper()
 
 
+def _normalise_path_escape(match: re.Match[str]) -> str:
+    char = chr(int(match.group(0)[1:], 16))
+    return char if char in _UNRESERVED_CHARS or char in _PATH_MARKS else match.group(0).upper()
+
+
 def _normalise_path(path: str) -> str:
     # Decode percent-escapes of unreserved characters only, upper-case the rest, and resolve
     # dot segments (normpath also drops the trailing slash: /news/story/ is /news/story).
@@ -230,7 +262,7 @@ def _normalise_path(path: str) -> str:
     # them would merge different paths. A bare '%' becomes %25 so a second pass cannot decode it.
     path = quote(path, safe="/:@!$&'()*+,;=" + _UNRESERVED + "%")
     path = _BARE_PERCENT.sub("%25", path)
-    path = _PERCENT.sub(_normalise_escape, path)
+    path = _PERCENT.sub(_normalise_path_escape, path)
     if not path:
         return "/"
     resolved = posixpath.normpath(path)
@@ -329,9 +361,44 @@ def _is_amp_switch(name: str, value: str) -> bool:
     return values is not None and value.lower() in values
 
 
+def _repair(url: str) -> str:
+    """The link as a browser would follow it, with what the markup or a feed's template left
+    around it removed: surrounding controls and spaces, tabs and newlines, a CDATA wrapper,
+    markup after it (from its first tag, or a ``"`` that closes an attribute), junk
+    characters at its end, the slashes after its scheme (``http:/x``, ``http:\\\\x``,
+    ``http://http://x``), backslashes in its path, ``&amp;`` in its query, and Google's AMP
+    cache around it."""
+    text = _TAB_OR_NEWLINE.sub("", url.strip(_SURROUNDING))
+    if text.startswith(_CDATA_START):
+        text = text[len(_CDATA_START) :].partition(_CDATA_END)[0].strip(_SURROUNDING)
+    text = _TAG_START.split(text, maxsplit=1)[0]
+    quote_end = _QUOTE_THEN_MARKUP.search(text)
+    if quote_end:
+        text = text[: quote_end.start()]
+    head, hash_sign, fragment_text = text.rstrip(_TRAILING_JUNK).partition("#")
+    text = head.rstrip(_TRAILING_JUNK).strip(_SURROUNDING) + hash_sign + fragment_text
+    text = _SCHEME_SLASHES.sub(lambda m: m.group(1) + "://", text, count=1)
+    text = _DOUBLE_SCHEME.sub(lambda m: m.group(1) + "://", text, count=1)
+    location, mark, rest = _split_at_query(text)
+    if mark == "?":
+        rest = _ESCAPED_AMPERSAND.sub("&", rest)  # ?a=1&#038;b=2 is ?a=1&b=2, not a fragment
+    text = location.replace("\\", "/") + mark + rest
+    cached = _AMP_CACHE.match(text)
+    if cached:
+        text = ("https://" if cached.group(1) else "http://") + cached.group(2) + cached.group(3)
+    return text
+
+
+def _split_at_query(text: str) -> tuple[str, str, str]:
+    """``text`` split before its first ``?`` or ``#``: (scheme, host and path; the mark; rest)."""
+    match = re.search(r"[?#]", text)
+    if match is None:
+        return text, "", ""
+    return text[: match.start()], match.group(0), text[match.start() + 1 :]
+
+
 def _canonical_parts(url: str) -> tuple[str, str, str, str, str]:
-    head, hash_sign, fragment_text = url.strip().partition("#")
-    text = head.rstrip(_TRAILING_JUNK + " \t\r\n") + hash_sign + fragment_text
+    text = _repair(url)
     try:
         parts = urlsplit(text)
         port = parts.port
@@ -353,8 +420,17 @@ def _canonical_parts(url: str) -> tuple[str, str, str, str, str]:
         )
         if not is_tracking_param(k, v) and not _is_amp_switch(k, v)
     ]
+    fragment_text = parts.fragment
+    escaped = [v for k, v in params if k == _ESCAPED_FRAGMENT]
+    if len(escaped) == 1 and not fragment_text.startswith(_HASH_BANG):
+        # ?_escaped_fragment_=x is how a crawler asks for #!x (and "" for the page itself)
+        params = [(k, v) for k, v in params if k != _ESCAPED_FRAGMENT]
+        safe = "/?:@!$&'()*+,;=" + _UNRESERVED
+        fragment_text = _HASH_BANG + quote(escaped[0], safe=safe, errors="surrogateescape")
+        if fragment_text == _HASH_BANG:
+            fragment_text = ""
     query = urlencode(sorted(params), doseq=True, quote_via=quote, errors="surrogateescape")
-    fragment = _normalise_fragment(parts.fragment)
+    fragment = _normalise_fragment(fragment_text)
     return scheme, netloc, _normalise_path(parts.path), query, fragment
 
 

@@ -23,7 +23,7 @@ import itertools
 import logging
 import re
 import xml.parsers.expat
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -130,6 +130,13 @@ class FeedEntry:
     authors: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     guid: str | None = None  # the entry's own id (RSS guid, Atom id) when the feed gives one
+    updated_at: datetime | None = None  # its <updated>/lastmod/date_modified, when given
+
+    @property
+    def listed_date(self) -> datetime | None:
+        """The latest date the feed gives the entry (a later one: the article changed)."""
+        dates = [d for d in (self.published_at, self.updated_at) if d is not None]
+        return max(dates) if dates else None
 
 
 @dataclass
@@ -370,8 +377,11 @@ def _text_field(entry: Mapping[str, Any], key: str, limit: int) -> str | None:
     )
 
 
-def _entry_date(entry: Mapping[str, Any]) -> datetime | None:
-    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+def _entry_date(
+    entry: Mapping[str, Any],
+    keys: Sequence[str] = ("published_parsed", "updated_parsed", "created_parsed"),
+) -> datetime | None:
+    for key in keys:
         parsed = entry.get(key)
         if parsed:
             try:
@@ -384,7 +394,8 @@ def _entry_date(entry: Mapping[str, Any]) -> datetime | None:
 def _entry_link(entry: Mapping[str, Any], base: str) -> str | None:
     """Where the article is: FeedBurner's original link, else the entry's page (its
     ``rel="alternate"`` link, an HTML one first), else its guid when that is a permalink.
-    An enclosure (the entry's image, audio or video) is never the article."""
+    An enclosure (the entry's image, audio or video) is never the article — unless the entry
+    also names that URL as its page (``<link>`` or ``rel="alternate"``)."""
     enclosures: set[str] = set()
     alternates: list[tuple[int, str]] = []
     for item in entry.get("links") or ():
@@ -408,8 +419,9 @@ def _entry_link(entry: Mapping[str, Any], base: str) -> str | None:
     guid = entry.get("id")
     if isinstance(guid, str) and entry.get("guidislink", True):
         candidates.append(guid)
+    pages = {href.strip() for _, href in alternates}
     for candidate in candidates:
-        if candidate.strip() in enclosures:
+        if candidate.strip() in enclosures and candidate.strip() not in pages:
             continue
         try:
             absolute = urljoin(base, candidate.strip())
@@ -515,6 +527,7 @@ def entries_from(raws: Iterable[Mapping[str, Any]], url: str) -> tuple[list[Feed
                 authors=_authors(raw),
                 tags=_tags(raw),
                 guid=_guid(raw),
+                updated_at=_entry_date(raw, ("updated_parsed",)),
             )
         )
     return entries, skipped
@@ -564,12 +577,16 @@ def _parse(content: bytes, url: str, content_type: str | None, note: str | None)
 
 
 def fetch_source(
-    fetcher: Fetcher, feed: FeedConfig, validators: Validators | None
+    fetcher: Fetcher,
+    feed: FeedConfig,
+    validators: Validators | None,
+    *,
+    get: Callable[[Fetcher, str, Validators | None], FetchResult] | None = None,
 ) -> tuple[FetchResult, dict[str, Any], FeedResult | None]:
     """The conditional GET every source type (feed, sitemap) starts with: the answer, the
     fields every result of it carries, and the result itself when there is nothing to read
-    (unchanged, or the fetch failed)."""
-    result = fetcher.get_feed(feed.url, validators)
+    (unchanged, or the fetch failed). ``get`` makes the request (default: ``get_feed``)."""
+    result = get(fetcher, feed.url, validators) if get else fetcher.get_feed(feed.url, validators)
     common: dict[str, Any] = {
         "feed_id": feed.id,
         "fetch_outcome": result.outcome,

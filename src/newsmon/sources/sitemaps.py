@@ -9,6 +9,10 @@ only, the :data:`MAX_CHILDREN` most recently modified) are fetched without valid
 Parsing is expat's, bounded like the feed path: a document over the feed size cap is refused
 unread, any ``<!ENTITY>`` declaration refuses it (sitemaps never need one), and reading stops at
 :data:`~newsmon.sources.feeds.MAX_ENTRIES` URLs.
+
+A gzip-compressed sitemap (``sitemap.xml.gz``, as the protocol allows; recognised by its first
+bytes, whatever its name or media type) is decompressed first, never past the same size cap: a
+document that would decompress to more is refused without decompressing the rest.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 import xml.parsers.expat
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,14 +34,20 @@ from .feeds import (
     entries_from,
     fetch_source,
 )
-from .fetch import Fetcher, Validators
+from .fetch import FEED_TYPES, Fetcher, FetchResult, Validators
 from .jsonfeed import parse_date
 
-__all__ = ["Sitemap", "fetch_sitemap", "read_sitemap"]
+__all__ = ["Sitemap", "fetch_sitemap", "gunzip", "read_sitemap"]
 
 log = logging.getLogger(__name__)
 
 MAX_CHILDREN = 3  # child sitemaps of an index read per fetch, the most recent first
+GZIP_MAGIC = b"\x1f\x8b"
+# a .xml.gz is sent as one of these (or application/octet-stream, which feeds accept already)
+GZIP_TYPES = ("application/gzip", "application/x-gzip", "application/gzip-compressed")
+_ACCEPT = (
+    "application/xml, text/xml;q=0.9, application/gzip;q=0.8, application/x-gzip;q=0.8, */*;q=0.5"
+)
 
 
 @dataclass
@@ -55,9 +66,31 @@ class _Stop(Exception):
     pass
 
 
+def gunzip(content: bytes, limit: int = MAX_FEED_BYTES) -> tuple[bytes | None, str | None]:
+    """The decompressed bytes of a gzip document, never more than ``limit`` of them: (bytes,
+    None), or (None, why not) when it is broken or would decompress to more than ``limit``."""
+    inflater = zlib.decompressobj(wbits=31)  # gzip header and trailer, checked
+    try:
+        out = inflater.decompress(content, limit + 1)
+    except zlib.error as exc:
+        return None, f"not a readable gzip sitemap: {exc}"[:300]
+    if len(out) > limit or inflater.unconsumed_tail:
+        return None, f"gzip sitemap decompresses to over the {limit}-byte limit"
+    if not inflater.eof:
+        return None, "not a readable gzip sitemap: the compressed data is truncated"
+    return out, None
+
+
 def read_sitemap(content: bytes) -> Sitemap:
-    """Parse a sitemap or sitemap index. A broken document is a :attr:`Sitemap.problem`."""
+    """Parse a sitemap or sitemap index, gzip-compressed or not. A broken document is a
+    :attr:`Sitemap.problem`."""
     result = Sitemap()
+    if content.startswith(GZIP_MAGIC):
+        decompressed, problem = gunzip(content)
+        if decompressed is None:
+            result.problem = problem
+            return result
+        content = decompressed
     if len(content) > MAX_FEED_BYTES:
         result.problem = f"sitemap is {len(content)} bytes, over the {MAX_FEED_BYTES} limit"
         return result
@@ -143,11 +176,18 @@ def _struct(value: str | None) -> time.struct_time | None:
     return parse_date(value) if value else None
 
 
+def _get_sitemap(fetcher: Fetcher, url: str, validators: Validators | None) -> FetchResult:
+    """A feed's conditional GET that also takes the media types a ``.xml.gz`` is sent with."""
+    return fetcher.get(
+        url, accept=_ACCEPT, media_types=(*FEED_TYPES, *GZIP_TYPES), validators=validators
+    )
+
+
 def fetch_sitemap(
     fetcher: Fetcher, feed: FeedConfig, validators: Validators | None = None
 ) -> FeedResult:
     """Fetch and read a sitemap source: :func:`~newsmon.sources.feeds.fetch_feed` for sitemaps."""
-    result, common, done = fetch_source(fetcher, feed, validators)
+    result, common, done = fetch_source(fetcher, feed, validators, get=_get_sitemap)
     if done is not None:
         return done
     base = result.final_url or feed.url
@@ -162,7 +202,7 @@ def fetch_sitemap(
         if len(local) < len(children):
             notes.append(f"{len(children) - len(local)} child sitemap(s) on other sites ignored")
         for url in local[:MAX_CHILDREN]:
-            child = fetcher.get_feed(url)
+            child = _get_sitemap(fetcher, url, None)
             if not child.ok:
                 notes.append(f"child sitemap {url[:200]}: {child.outcome.value} ({child.reason})")
                 continue
