@@ -27,7 +27,7 @@ RUN grep -vE '^(elasticsearch|elastic-transport)==' "${HOME}/constraints.txt" \
     && cat /opt/newsmon/newsmon-only.txt >> /opt/newsmon/constraints.txt \
     && pip install --no-cache-dir \
         "apache-airflow==${AIRFLOW_VERSION}" \
-        "/opt/newsmon[airflow]" \
+        "/opt/newsmon[airflow,extractors]" \
         --constraint /opt/newsmon/constraints.txt
 
 # The DAGs, plugins and config (feeds, alert rules, index templates, Kibana saved objects), and

@@ -60,7 +60,13 @@ summary of newsmon's scores, e.g.
 ``news_pages_f1=0.9400 news_pages_p=... wcxb_f1=... wcxb_title_exact=... wcxb_author=...``
 (with ``--compare`` also ``trafilatura_default_*`` and ``trafilatura_nocomments_*`` keys).
 ``s/page`` is the mean wall time of the extractor call per page (decoding and parsing
-included, reading and gunzipping the file not), measured inside the worker process.
+included, reading and gunzipping the file not), measured inside the worker process; the
+summary's ``*_cpu_per_page`` is the mean process (CPU) time of the same call, which a loaded
+machine disturbs less.
+
+With ``--compare`` the report also lists, per data set, the pages where newsmon scores more
+than 0.1 F1 below plain trafilatura without comments, or below 0.5 where plain trafilatura
+scores more than newsmon (summary key ``<set>_pages_behind``; the goal is 0).
 """
 
 from __future__ import annotations
@@ -90,6 +96,9 @@ DEFAULT_NEWS_PAGES = str(_SHARED / "data" / "news-pages")
 DEFAULT_WCXB = str(_SHARED / "data" / "wcxb-articles")
 
 _TOKEN_RE = re.compile(r"\w+")
+# per-page conditions against plain trafilatura (no comments), reported with --compare
+BEHIND_BY = 0.1
+LOW_F1 = 0.5
 _SPACE_RE = re.compile(r"\s+")
 
 
@@ -262,13 +271,14 @@ def score_page(job: tuple[Page, list[str], bool]) -> dict[str, Any]:
         html = fh.read()
     result: dict[str, Any] = {"dataset": page.dataset, "id": page.page_id, "url": page.url}
     for name in extractor_names:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         try:
             out = EXTRACTORS[name](html, page.url)
             error = None
         except Exception as exc:  # a crash is scored as an empty extraction
             out, error = {"text": None}, f"{type(exc).__name__}: {exc}"
         seconds = time.perf_counter() - start
+        cpu = time.process_time() - cpu_start
         p, r, f = prf(out.get("text"), page.body)
         row: dict[str, Any] = {
             "p": p,
@@ -276,6 +286,7 @@ def score_page(job: tuple[Page, list[str], bool]) -> dict[str, Any]:
             "f1": f,
             "none": out.get("text") is None,
             "seconds": seconds,
+            "cpu": cpu,
             "error": error,
         }
         if "title" in out:
@@ -315,10 +326,12 @@ class Totals:
     r: float = 0.0
     f1: float = 0.0
     seconds: float = 0.0
+    cpu: float = 0.0
     meta: dict[str, list[bool]] = field(default_factory=dict)
 
     def add(self, row: dict[str, Any], skip: bool) -> None:
         self.seconds += row["seconds"]
+        self.cpu += row["cpu"]
         self.none += int(row["none"])
         self.errors += int(row["error"] is not None)
         for key in ("title_ok", "author_ok", "date_ok"):
@@ -391,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("nothing to score: both data sets disabled")
 
     totals: dict[tuple[str, str], Totals] = {}
+    # pages where newsmon does worse than plain trafilatura (no comments), per data set
+    behind: dict[str, list[str]] = {}
     details = args.details.open("w", encoding="utf-8") if args.details else None
     failures = args.title_failures.open("w", encoding="utf-8") if args.title_failures else None
     started = time.perf_counter()
@@ -407,6 +422,14 @@ def main(argv: list[str] | None = None) -> int:
                             f"  {set_name} {result['id']} {name}: {result[name]['error']}",
                             file=sys.stderr,
                         )
+                if args.compare and not result["skip"]:
+                    mine = result["newsmon"]["f1"]
+                    plain = result["trafilatura_nocomments"]["f1"]
+                    flags = behind.setdefault(set_name, [])
+                    if mine < plain - BEHIND_BY:
+                        flags.append(f"{result['id']} {mine:.3f} < {plain:.3f} - {BEHIND_BY}")
+                    elif mine < LOW_F1 and plain > mine:
+                        flags.append(f"{result['id']} {mine:.3f} < {LOW_F1} and < {plain:.3f}")
                 if details is not None:
                     details.write(json.dumps(result, ensure_ascii=False) + "\n")
                 if failures is not None and "title_candidates" in result:
@@ -441,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
         author = tot.rate("author_ok")
         date = tot.rate("date_ok")
         per_page = tot.seconds / max(tot.pages + tot.skipped, 1)
+        cpu_per_page = tot.cpu / max(tot.pages + tot.skipped, 1)
         print(
             f"{set_name:<11} {LABELS[name]:<24} {tot.pages:>5} {tot.skipped:>4} {tot.none:>4} "
             f"{tot.mean('p'):>6.3f} {tot.mean('r'):>6.3f} {tot.mean('f1'):>6.3f} "
@@ -457,6 +481,9 @@ def main(argv: list[str] | None = None) -> int:
             if value is not None:
                 summary.append(f"{prefix}{key}_{label}={value[0]:.4f}")
         summary.append(f"{prefix}{key}_s_per_page={per_page:.4f}")
+        summary.append(f"{prefix}{key}_cpu_per_page={cpu_per_page:.4f}")
+        if name == "newsmon" and args.compare:
+            summary.append(f"{key}_pages_behind={len(behind.get(set_name, []))}")
     if ("wcxb", "newsmon") in totals:
         tot = totals[("wcxb", "newsmon")]
         parts = [
@@ -470,6 +497,15 @@ def main(argv: list[str] | None = None) -> int:
         ]
         print()
         print("WCXB metadata pages with ground truth: " + ", ".join(parts))
+    if args.compare:
+        print()
+        print(
+            f"Pages where newsmon is more than {BEHIND_BY} F1 below plain trafilatura (no "
+            f"comments), or below {LOW_F1} where plain trafilatura scores more:"
+        )
+        for set_name, _ in sets:
+            flags = behind.get(set_name, [])
+            print(f"  {set_name}: {len(flags)}" + "".join(f"\n    {f}" for f in flags))
     print()
     print(" ".join(summary))
     return 0

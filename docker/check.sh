@@ -75,7 +75,7 @@ fi
 "$venv/bin/pip" wheel --no-deps --quiet -w "$work/dist" .
 wheels=("$work"/dist/newsmon-*.whl)
 "$venv/bin/pip" install --dry-run --ignore-installed --quiet --report "$work/report.json" \
-    "apache-airflow==$airflow_version" "newsmon[airflow] @ file://${wheels[0]}" \
+    "apache-airflow==$airflow_version" "newsmon[airflow,extractors] @ file://${wheels[0]}" \
     --constraint "$constraints"
 "$venv/bin/python" - "$work/report.json" <<'PY'
 import json, sys

@@ -101,17 +101,17 @@ def _extract(
     if tree is None:
         log.info("no HTML document to extract from: %s", url)
         return None
-    page = _extract_tree(tree, url, options)
+    page = _extract_tree(tree, url, options, text_in)
     if page is None and retry_options is not None:
         log.debug("no text with the default settings, retrying in recall mode: %s", url)
-        page = _extract_tree(tree, url, retry_options)
+        page = _extract_tree(tree, url, retry_options, text_in)
     if page is None:
         log.info("no article text extracted: %s", url)
     return page
 
 
 def _extract_tree(
-    tree: HtmlTree, url: str | None, options: Mapping[str, Any]
+    tree: HtmlTree, url: str | None, options: Mapping[str, Any], html: str | None = None
 ) -> ExtractedPage | None:
     document = trafilatura.bare_extraction(
         tree,
@@ -141,7 +141,7 @@ def _extract_tree(
         title, short_title = trafilatura_title, None
         authors = _split_names(scraped_authors if isinstance(scraped_authors, str) else None)
     titles = tuple(dict.fromkeys(t for t in (title, trafilatura_title, short_title) if t))
-    text = _article_text(tree, url, str(getattr(document, "text", None) or ""), titles)
+    text = _article_text(tree, url, str(getattr(document, "text", None) or ""), titles, html)
     if not text:
         return None
     return ExtractedPage(

@@ -13,13 +13,15 @@ import copy
 import logging
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import trafilatura
 from trafilatura.external import try_readability
 
 from .normalise import HtmlTree, _comparable, _normalise_line, _visible_text
+from .second import _second_opinion
+from .teasers import _drop_teasers, _teaser_keys
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +112,9 @@ _SENTENCE_WORDS: Final = 10
 _MISSING_TEXT: Final = 1.5
 _LONG_TEXT_CHARS: Final = 40
 _MISSING_PARAGRAPHS: Final = 2.0
+# The second opinion (newsmon.extract.second) runs where the page's long text runs hold more
+# letters than the text extracted (measured: docs/extraction.md, "Second opinion and teasers").
+_SECOND_OPINION_TEXT: Final = 1.0
 _SENTENCE_END: Final = frozenset('.!?"\u201d:')
 _BLOCK_TAGS: Final = frozenset(
     {"p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "td", "th", "dd", "dt"}
@@ -177,16 +182,21 @@ def _page_sentence_letters(tree: HtmlTree) -> int:
     return sum(_letters(str(text)) for text in tree.xpath(_LONG_TEXT_XPATH))
 
 
-def _complete_text(tree: HtmlTree, url: str | None, text: str, titles: tuple[str, ...]) -> str:
+def _complete_text(
+    tree: HtmlTree,
+    url: str | None,
+    text: str,
+    titles: tuple[str, ...],
+    sentence_letters: int,
+    readable: Callable[[], str],
+) -> str:
     """``text``, or a second extraction's when it recovers a part of the article."""
-    if _page_sentence_letters(tree) <= _MISSING_TEXT * _letters(text):
+    if sentence_letters <= _MISSING_TEXT * _letters(text):
         return text
     words = _word_count(text)
-    summary = try_readability(copy.copy(tree))
-    readable = _clean_text(_block_text(summary), titles)
-    if _adds_article_text(text, readable):
+    if _adds_article_text(text, readable()):
         log.debug("readability recovered more of the article: %s", url)
-        return readable
+        return readable()
     if _paragraph_words(tree) > _MISSING_PARAGRAPHS * words:
         document = trafilatura.bare_extraction(
             tree, url=url, with_metadata=False, **TRAFILATURA_RETRY_OPTIONS
@@ -198,15 +208,42 @@ def _complete_text(tree: HtmlTree, url: str | None, text: str, titles: tuple[str
     return text
 
 
-def _article_text(tree: HtmlTree, url: str | None, raw: str, titles: tuple[str, ...]) -> str:
+def _improve_text(
+    tree: HtmlTree, url: str | None, text: str, titles: tuple[str, ...], html: str | None
+) -> str:
+    """The split-article check, the second opinion where the page holds more long text than
+    was extracted (``_SECOND_OPINION_TEXT``), then the teaser lines out."""
+    sentence_letters = _page_sentence_letters(tree)
+    cache: list[str] = []
+
+    def readable() -> str:
+        if not cache:
+            cache.append(_clean_text(_block_text(try_readability(copy.copy(tree))), titles))
+        return cache[0]
+
+    text = _complete_text(tree, url, text, titles, sentence_letters, readable)
+    if sentence_letters > _SECOND_OPINION_TEXT * _letters(text):
+        text = _second_opinion(text, html, url, readable, lambda t: _clean_text(t, titles))
+    return _drop_teasers(text, _teaser_keys(tree, url))
+
+
+def _article_text(
+    tree: HtmlTree,
+    url: str | None,
+    raw: str,
+    titles: tuple[str, ...],
+    html: str | None = None,
+) -> str:
     """The article body from trafilatura's plain text: cleaned (:func:`_clean_text`), then
-    completed by a second extraction where one recovers more (:func:`_complete_text`); ``""``
-    when nothing is left. A failing completion check keeps the cleaned text."""
+    completed by a second extraction where one recovers more, by the paragraphs a second
+    opinion agrees on, and without teaser lines (:func:`_improve_text`; ``html`` is the page's
+    source for the second opinion); ``""`` when nothing is left. A failing check keeps the
+    cleaned text."""
     text = _clean_text(raw, titles)
     if not text:
         return text
     try:
-        return _complete_text(tree, url, text, titles)
+        return _improve_text(tree, url, text, titles, html)
     except MemoryError:
         raise  # out of the worker's memory limit: not the check failing (newsmon.isolate)
     except Exception:
