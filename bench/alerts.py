@@ -4,11 +4,16 @@ Articles are made from the hand-marked texts of ../shared/data/news-pages (parag
 articles recombined, real titles, outlets and dates); older articles sit outside the window, as
 in a real index. Rules are a realistic mix of terms, phrases, NOT, wildcards, proximity, fielded
 terms and filters (feeds, languages, domains), built from words that occur in the texts.
-What is timed is ``newsmon.alerts.decide``: the windows, the ``_msearch`` matching, the
-highlighting of new matches and the ledger writes. The last line is
-``rules=… articles=… seconds=…``.
+What is timed is ``newsmon.alerts.decide``: the windows, the presearch, the ``_msearch``
+matching, the highlighting of new matches and the ledger writes. The line of each rule count is
+``rules=… articles=… seconds=…``, with the default settings (the presearch from 20,000 rules).
 
-    .venv/bin/python bench/alerts.py --rules 100 1000 10000
+Up to ``--compare-up-to`` rules (default 10,000) the same rules are also decided over the same
+articles with the presearch on and off (``presearch_from`` 1 and 0, each with a ledger of its
+own), side by side in the run; stderr gets the times and their ratio, and the bench fails if the
+ledgers differ.
+
+    .venv/bin/python bench/alerts.py --rules 100 1000 10000 100000
 """
 
 from __future__ import annotations
@@ -22,14 +27,16 @@ import sys
 import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from newsmon.alerts import AlertRule, AlertSettings, RuleFilters, decide
+from newsmon.alerts import AlertRule, AlertSettings, RuleFilters, RunReport, decide
+from newsmon.alerts.query import rewrite_query
 from newsmon.config import Settings
 from newsmon.dev.local import local_node_url
-from newsmon.store import IndexNames, bulk_write, connect, ensure_indices
+from newsmon.store import Client, IndexNames, bulk_write, connect, ensure_indices
 from newsmon.store.articles import match_fields
 
 REPO = Path(__file__).resolve().parents[1]
@@ -150,9 +157,52 @@ def _rules(count: int, rng: random.Random, docs: list[dict]) -> list[AlertRule]:
     return rules
 
 
+@dataclass(frozen=True)
+class _OwnLedger(IndexNames):
+    """Index names with their own ledger and rule state, and the articles of ``shared``."""
+
+    shared: str = ""
+
+    def index(self, name: str) -> str:
+        return f"{self.shared}{name}" if name in ("articles", "stories") else super().index(name)
+
+
+def _decide(
+    es: Client, names: IndexNames, rules: list[AlertRule], options: AlertSettings, now: datetime
+) -> tuple[float, RunReport]:
+    rewrite_query.cache_clear()  # each run reads its rules afresh, as a scheduled run does
+    started = time.perf_counter()
+    result = decide(es, names, rules, options, now=now)
+    return time.perf_counter() - started, result
+
+
+def _ledger(es: Client, names: IndexNames) -> dict[str, dict]:
+    """Every ledger and rule-state document, by index and id."""
+    out = {}
+    for name in ("alert-ledger", "alert-state"):
+        index = names.index(name)
+        es.indices.refresh(index=index)
+        page = es.search(index=index, query={"match_all": {}}, size=5000, scroll="2m")
+        while page["hits"]["hits"]:
+            out.update({f"{name}/{h['_id']}": h["_source"] for h in page["hits"]["hits"]})
+            page = es.scroll(scroll_id=page["_scroll_id"], scroll="2m")
+        es.clear_scroll(scroll_id=page["_scroll_id"])
+    return out
+
+
+def _phases(result: RunReport) -> str:
+    return ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rules", type=int, nargs="+", default=[100, 1000, 10000])
+    parser.add_argument("--rules", type=int, nargs="+", default=[100, 1000, 10000, 100000])
+    parser.add_argument(
+        "--compare-up-to",
+        type=int,
+        default=10000,
+        help="also decide without the presearch, side by side, up to this many rules",
+    )
     parser.add_argument("--articles", type=int, default=1000, help="new articles (default 1000)")
     parser.add_argument("--old", type=int, default=2000, help="older articles, outside the window")
     parser.add_argument("--seed", type=int, default=4)
@@ -177,17 +227,35 @@ def main() -> int:
             es.indices.refresh(index=names.articles)
             rules = _rules(count, rng, new)
             alert_settings = AlertSettings(lag=timedelta(0), first_lookback=timedelta(hours=1))
-            started = time.perf_counter()
-            result = decide(es, names, rules, alert_settings, now=now + timedelta(seconds=1))
-            seconds = time.perf_counter() - started
+            at = now + timedelta(seconds=1)
+            seconds, result = _decide(es, names, rules, alert_settings, at)
             c = result.counts
-            phases = ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items())
             print(
                 f"  {count} rules: {c['matches']} matching (rule, article) pairs,"
-                f" {c['stories_decided']} (rule, story) decisions; {phases}",
+                f" {c['stories_decided']} (rule, story) decisions,"
+                f" {c['presearch_skipped']} rules skipped by the presearch; {_phases(result)}",
                 file=sys.stderr,
             )
             assert not result.problems, result.problems[:3]
+            if count <= args.compare_up_to:
+                timed = {}
+                for label, value in (("on", 1), ("off", 0)):
+                    other = _OwnLedger(f"{prefix}{label}-", shared=prefix)
+                    ensure_indices(es, IndexNames(other.prefix), settings.config_dir)
+                    options = replace(alert_settings, presearch_from=value)
+                    timed[label], other_result = _decide(es, other, rules, options, at)
+                    assert not other_result.problems, other_result.problems[:3]
+                    same = _ledger(es, names) == _ledger(es, other)
+                    print(
+                        f"  {count} rules, presearch {label}: {timed[label]:.2f}s"
+                        f" ({_phases(other_result)}); same ledger and states: {same}",
+                        file=sys.stderr,
+                    )
+                    assert same, "the presearch changed what was decided"
+                print(
+                    f"  {count} rules: presearch off/on ratio {timed['off'] / timed['on']:.2f}",
+                    file=sys.stderr,
+                )
             print(f"rules={count} articles={args.articles} seconds={seconds:.2f}", flush=True)
         finally:
             if not args.keep:

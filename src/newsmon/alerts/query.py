@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from luqum.exceptions import ParseError
 from luqum.parser import parser
@@ -62,6 +63,7 @@ class RewrittenQuery:
     fields: tuple[str, ...] = field(default_factory=tuple)  # every field the query names
 
 
+@lru_cache(maxsize=200_000)  # a run asks for each rule's query several times
 def rewrite_query(query: str) -> RewrittenQuery:
     """The rule's query with its words normalised (see the module's docstring)."""
     try:

@@ -24,6 +24,7 @@ class AlertSettings:
     retry_after: timedelta = timedelta(minutes=5)  # first retry of a 4xx; doubles, up to 2 h
     claim_timeout: timedelta = timedelta(minutes=10)  # a batch "sending" longer is taken over
     max_attempts: int = 12  # 4xx/connection retries of one email before it is given up (~15 h)
+    presearch_from: int = 20_000  # rules sharing a window from which it runs; 0: never
 
     @classmethod
     def from_env(
@@ -66,4 +67,7 @@ class AlertSettings:
                 "NEWSMON_ALERTS_CLAIM_TIMEOUT", cls.claim_timeout, positive=True
             ),
             max_attempts=reader.integer("NEWSMON_ALERTS_MAX_ATTEMPTS", cls.max_attempts),
+            presearch_from=reader.integer(
+                "NEWSMON_ALERTS_PRESEARCH_FROM", cls.presearch_from, minimum=0
+            ),
         )

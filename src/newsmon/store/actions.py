@@ -51,17 +51,24 @@ def load_actions(
     index = actions_index(names)
     if not exists(es, index):
         return []
-    filters: list[dict[str, Any]] = [{"terms": {"kind": list(STATE_KINDS)}}]
-    if rule_ids is not None:
+    kinds = {"terms": {"kind": list(STATE_KINDS)}}
+    chunks: list[list[dict[str, Any]]] = [[kinds]]
+    if rule_ids is not None:  # a terms query takes at most 65,536 values: a few at a time
         ids = sorted(set(rule_ids))
-        if not ids:
-            return []
-        filters.append({"terms": {"rule_id": ids}})
-    query = {"query": {"bool": {"filter": filters}}}
+        chunks = [
+            [kinds, {"terms": {"rule_id": ids[i : i + RULE_CHUNK]}}]
+            for i in range(0, len(ids), RULE_CHUNK)
+        ]
     return [
         {"_id": hit["_id"], **hit["_source"]}
-        for hit in helpers.scan(es, index=index, query=query, size=1000)
+        for filters in chunks
+        for hit in helpers.scan(
+            es, index=index, query={"query": {"bool": {"filter": filters}}}, size=1000
+        )
     ]
+
+
+RULE_CHUNK = 10_000  # rule ids per query of load_actions
 
 
 def token_used(es: Client, names: IndexNames, nonce: str) -> bool:

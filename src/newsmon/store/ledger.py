@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from elasticsearch import ConflictError, NotFoundError, helpers
 
 from .bulk import BulkReport, bulk_write
-from .client import Client, IndexNames, es_iso, es_time, mget, refresh
+from .client import PARALLEL, Client, IndexNames, es_iso, es_time, mget, refresh
 
 __all__ = [
     "DUE",
@@ -78,7 +79,7 @@ def save_states(
     es: Client, names: IndexNames, states: Mapping[str, Mapping[str, Any]]
 ) -> BulkReport:
     """Store rule state documents (by rule id), replacing the previous ones."""
-    return bulk_write(es, state_index(names), (("index", k, v) for k, v in states.items()))
+    return _write(es, state_index(names), [("index", k, v) for k, v in states.items()])
 
 
 # --- decisions -----------------------------------------------------------------------------------
@@ -93,9 +94,25 @@ def create_decisions(
     es: Client, names: IndexNames, docs: Mapping[str, Mapping[str, Any]]
 ) -> BulkReport:
     """Create the decision documents (by id): one already there is a conflict, left as it is."""
-    return bulk_write(
-        es, ledger_index(names), (("create", k, v) for k, v in docs.items()), refresh=True
-    )
+    report = _write(es, ledger_index(names), [("create", k, v) for k, v in docs.items()])
+    refresh(es, ledger_index(names))
+    return report
+
+
+PARALLEL_FROM = 2000  # documents from which a write is split into PARALLEL bulk streams
+
+
+def _write(es: Client, index: str, ops: Sequence[tuple[str, str, Mapping[str, Any]]]) -> BulkReport:
+    """Bulk-write ``ops``; many at once in :data:`PARALLEL` streams (measured faster: the node
+    indexes one stream's request while the next is being sent)."""
+    if len(ops) < PARALLEL_FROM:
+        return bulk_write(es, index, ops)
+    parts = [ops[i::PARALLEL] for i in range(PARALLEL)]
+    report = BulkReport()
+    with ThreadPoolExecutor(PARALLEL, thread_name_prefix="newsmon-ledger") as pool:
+        for part in pool.map(lambda chunk: bulk_write(es, index, chunk), parts):
+            report.merge(part)
+    return report
 
 
 def refresh_ledger(es: Client, names: IndexNames) -> None:
