@@ -118,11 +118,19 @@ def link_settings() -> LinkSettings:
 
 def decide_alerts(mode: str) -> dict[str, Any]:
     """Evaluate the enabled rules of ``mode`` ("immediate" or "digest") over the articles
-    indexed since their last run; the decisions go to the alert ledger."""
+    indexed since their last run; the decisions go to the alert ledger. A rule that
+    ``newsmon alerts check`` rejects is not run (a problem of the report), as with
+    ``newsmon alerts run``; its warnings are logged."""
     from newsmon.alerts import decide, open_alerts
+    from newsmon.alerts.checks import runnable_rules
 
-    es, names, alert_settings, rules = open_alerts(newsmon_settings())
-    return decide(es, names, rules.enabled(mode), alert_settings).as_dict()
+    settings = newsmon_settings()
+    es, names, alert_settings, rules = open_alerts(settings)
+    checked = runnable_rules(es, names, rules, settings.feeds_file, mode)  # type: ignore[arg-type]
+    report = decide(es, names, checked.rules, alert_settings)
+    for refused in checked.refused:
+        report.problem(refused)
+    return report.as_dict()
 
 
 def send_alerts(mode: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -62,10 +63,23 @@ def test_a_full_article_document_has_the_page_fields_in_utc() -> None:
         "extraction": "full",
         "fetch_attempts": 1,
         "fetched_at": "2026-11-20T09:30:00+00:00",
+        # what an update in place compares (newsmon.updates): the feed's date, the text's hash
+        "version": 1,
+        "feed_date": "2026-11-20T08:00:00+00:00",
+        "content_hash": hashlib.sha256(PAGE.text.encode()).hexdigest(),
         # the words as rules match them, where they are in the title and text
         "terms": {"title": "page title", "text": "first paragraph here   second one "},
         "exact": {"title": "page title", "text": "first paragraph here   second one "},
     }
+
+
+def test_a_document_from_before_updates_reads_as_version_1_and_a_later_one_round_trips() -> None:
+    article = build_article(ENTRY.url, ENTRY.canonical_url, PAGE, entry=ENTRY, feed=FEED, now=NOW)
+    old = {k: v for k, v in to_document(article).items() if k not in ("version", "feed_date")}
+    assert from_document(old).version == 1 and from_document(old).feed_date is None
+    updated = replace(article, version=3, updated_at=NOW, checked_at=NOW, etag='"e1"')
+    back = from_document(to_document(updated))
+    assert (back.version, back.updated_at, back.checked_at, back.etag) == (3, NOW, NOW, '"e1"')
 
 
 def test_a_feed_fallback_keeps_the_feed_item_and_an_empty_text_counts_zero_words() -> None:

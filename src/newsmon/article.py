@@ -63,6 +63,14 @@ class Article:
     duplicate_of: str | None = None
     similarity: float | None = None
     indexed_at: datetime | None = None
+    # Updates in place (newsmon.updates, docs/updates.md):
+    version: int = 1  # 1 when first indexed, one more on each update of its text
+    updated_at: datetime | None = None  # when its text was last updated in place
+    checked_at: datetime | None = None  # when its page was last fetched again (an update check)
+    feed_date: datetime | None = None  # the latest date its feed gave it (published/updated)
+    etag: str | None = None  # the page's validators, for a conditional GET when rechecked
+    last_modified: str | None = None
+    content_hash: str | None = None  # of the page's extracted text (before boilerplate removal)
 
     @property
     def word_count(self) -> int:

@@ -43,6 +43,7 @@ from .text.boilerplate import ArticleText, clean_batch
 from .text.dedup import StoryMatcher
 from .text.events import EventMatcher, assign_events, settle_events
 from .text.stories import assign_stories
+from .updates import Listed, UpdateSettings, content_hash, listed_newer, update_in_place
 from .urls import InvalidURL, canonical_url, domain, same_site, url_id
 
 __all__ = ["RunSummary", "build_article", "feed_batches", "ingest"]
@@ -198,6 +199,10 @@ def build_article(
         fetched_at=now or datetime.now(UTC),
         extraction_error=failed.outcome.value if failed else None,
         extraction_error_reason=failed.reason if failed else None,
+        feed_date=entry.listed_date if entry else None,
+        etag=fetched.validators.etag if fetched and page else None,
+        last_modified=fetched.validators.last_modified if fetched and page else None,
+        content_hash=content_hash(page.text) if page else None,
     )
 
 
@@ -241,15 +246,18 @@ def ingest(
     client: Client | None = None,
     progress: Progress = _quiet,
     extractor: Extractor | None = None,
+    updates: UpdateSettings | None = None,
 ) -> RunSummary:
     """Run one cycle over ``feeds`` (disabled ones are skipped) and return its summary.
 
     Pages are extracted by ``extractor``, by default worker processes with the limits of
     ``settings.extract`` (newsmon.extract.isolate). Raises when Elasticsearch is unreachable;
     every other failure is counted in the summary. Progress (per feed, per tenth of the
-    articles) is logged at INFO and also handed to ``progress``.
+    articles) is logged at INFO and also handed to ``progress``. Indexed articles that changed
+    are updated in place (``updates``, by default from the environment: newsmon.updates).
     """
     progress = _logged(progress)
+    update = updates or UpdateSettings.from_env()
     started = time.monotonic()
     names = IndexNames(settings.index_prefix)
     es = client or connect(settings)
@@ -263,10 +271,13 @@ def ingest(
     try:
         with Fetcher(settings.fetch) as fetcher:
             feed_results = _fetch_feeds(fetcher, active, states, settings, summary, progress)
-            work, unsettled = _plan(es, names, active, feed_results, states, summary)
+            listed: list[Listed] = []  # indexed articles the feeds list with a newer date
+            work, unsettled = _plan(es, names, active, feed_results, states, summary, listed)
             _settle_stories(es, names, unsettled, summary)
             progress(f"{len(work)} new article(s) to fetch")
             written = _fetch_and_index(es, names, fetcher, pages, work, settings, summary, progress)
+            args = (listed, settings, update, summary.articles, summary.problem)
+            update_in_place(es, names, fetcher, pages, [f.id for f in active], *args)
     finally:
         if own_extractor:
             pages.close()
@@ -325,6 +336,7 @@ def _plan(
     results: Mapping[str, FeedResult],
     states: Mapping[str, FeedState],
     summary: RunSummary,
+    listed: list[Listed],
 ) -> tuple[list[_Work], set[str]]:
     """The articles to fetch, and the ids of indexed ones a run may have left unsettled:
     written after their feed's state was last saved, so that run stopped before the end and
@@ -352,6 +364,8 @@ def _plan(
             saved = states[feed.id].saved_at if feed.id in states else None
             if state.indexed_at is not None and (saved is None or state.indexed_at > saved):
                 unsettled.add(state.doc_id)
+            if (newer := listed_newer(entry, state)) is not None:
+                listed.append(newer)  # fetched again after the new articles (newsmon.updates)
     return work, unsettled
 
 

@@ -2,7 +2,8 @@
 
 Used by the tests, the benchmarks and ``newsmon demo`` so the whole pipeline runs on real pages
 without the internet. Pages are served under ``/<original host>/<original path>``; feeds answer
-conditional GETs (ETag and Last-Modified) like a well-behaved news site.
+conditional GETs (ETag and Last-Modified) like a well-behaved news site, and pages ETags (a page
+rechecked unchanged answers 304).
 """
 
 from __future__ import annotations
@@ -269,7 +270,14 @@ class DemoSite:
                         {"ETag": etag, "Last-Modified": modified},
                     )
                 elif page is not None:
-                    self._send(200, *page)
+                    tag = '"' + hashlib.sha256(page[0]).hexdigest()[:20] + '"'
+                    if self.headers.get("If-None-Match") == tag:  # a page rechecked, unchanged
+                        self.send_response(304)
+                        self.send_header("ETag", tag)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    self._send(200, *page, {"ETag": tag})
                 else:
                     self._send(404, b"not found", "text/plain")
 

@@ -424,10 +424,13 @@ class Fetcher:
             finally:
                 timer.cancel()
 
-    def get_html(self, url: str) -> FetchResult:
-        """Fetch an article page (HTML only)."""
+    def get_html(self, url: str, validators: Validators | None = None) -> FetchResult:
+        """Fetch an article page (HTML only), conditionally when validators are given."""
         return self.get(
-            url, accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.1", media_types=HTML_TYPES
+            url,
+            accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.1",
+            media_types=HTML_TYPES,
+            validators=validators,
         )
 
     def get_feed(self, url: str, validators: Validators | None = None) -> FetchResult:

@@ -87,13 +87,20 @@ class RuleSearch:
 
 @dataclass(frozen=True)
 class Window:
-    """The articles indexed after ``start`` up to and including ``end``."""
+    """The articles indexed, or updated in place (``updated_at``, newsmon.updates), after
+    ``start`` up to and including ``end``."""
 
     start: datetime
     end: datetime
 
     def clause(self) -> dict[str, Any]:
-        return {"range": {"indexed_at": {"gt": es_iso(self.start), "lte": es_iso(self.end)}}}
+        span = {"gt": es_iso(self.start), "lte": es_iso(self.end)}
+        return {
+            "bool": {
+                "should": [{"range": {"indexed_at": span}}, {"range": {"updated_at": span}}],
+                "minimum_should_match": 1,
+            }
+        }
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,16 @@ from typing import Any
 from ..article import Article, ArticleSource
 from ..text.terms import aligned
 from .bulk import BulkReport, bulk_write
-from .client import Client, IndexNames, es_time, locate
+from .client import Client, IndexNames, es_iso, es_time, locate
 
 __all__ = [
     "IndexedState",
     "articles_by_id",
     "from_document",
     "indexed_states",
+    "load_articles",
     "match_fields",
+    "recheck_candidates",
     "to_document",
     "update_articles",
     "write_articles",
@@ -34,6 +36,9 @@ class IndexedState:
     fetch_attempts: int
     doc_id: str  # the document holding it (another id when found through url_keys)
     indexed_at: datetime | None = None
+    feed_date: datetime | None = None  # the latest date its feed gave it (newsmon.updates)
+    published_at: datetime | None = None
+    published_at_source: str | None = None
 
 
 def indexed_states(
@@ -57,6 +62,9 @@ def indexed_states(
                 "fetch_attempts",
                 "url_keys",
                 "indexed_at",
+                "feed_date",
+                "published_at",
+                "published_at_source",
             ],
             size=2 * len(chunk),
         )
@@ -68,6 +76,9 @@ def indexed_states(
                 fetch_attempts=int(src.get("fetch_attempts") or 1),
                 doc_id=hit["_id"],
                 indexed_at=es_time(src.get("indexed_at")),
+                feed_date=es_time(src.get("feed_date")),
+                published_at=es_time(src.get("published_at")),
+                published_at_source=src.get("published_at_source"),
             )
             matched = {hit["_id"]} & set(chunk) | {
                 by_url[k] for k in src.get("url_keys") or [] if k in by_url
@@ -79,7 +90,7 @@ def indexed_states(
 
 # --- the article record as a document -----------------------------------------------------------
 
-_DATES = ("published_at", "fetched_at", "indexed_at")
+_DATES = ("published_at", "fetched_at", "indexed_at", "updated_at", "checked_at", "feed_date")
 _LISTS = ("authors", "tags", "url_keys", "lsh_bands")
 
 
@@ -173,3 +184,63 @@ def articles_by_id(
     return {
         i: src for i, (_index, src) in locate(client, names.articles, ids, fields=fields).items()
     }
+
+
+def load_articles(
+    client: Client, names: IndexNames, ids: Iterable[str]
+) -> dict[str, tuple[str, Article]]:
+    """id -> (the backing index holding it, its article record) for the articles found."""
+    found = locate(client, names.articles, ids)
+    return {i: (index, from_document(src)) for i, (index, src) in found.items()}
+
+
+def recheck_candidates(
+    client: Client,
+    names: IndexNames,
+    *,
+    checked_before: datetime,
+    indexed_since: datetime,
+    size: int,
+    feed_ids: Sequence[str],
+    exclude: Iterable[str] = (),
+) -> list[str]:
+    """The ids of at most ``size`` fully extracted articles of the feeds ``feed_ids`` indexed
+    since ``indexed_since`` whose page was last fetched (``checked_at``, else ``fetched_at``)
+    before ``checked_before``, the longest unchecked first."""
+    if size <= 0 or not feed_ids:
+        return []
+    before = es_iso(checked_before)
+    response = client.search(
+        index=names.articles,
+        query={
+            "bool": {
+                "filter": [
+                    {"term": {"extraction": ArticleSource.FULL.value}},
+                    {"terms": {"feed_id": list(feed_ids)}},
+                    {"range": {"indexed_at": {"gte": es_iso(indexed_since)}}},
+                    {
+                        "bool": {
+                            "should": [
+                                {"range": {"checked_at": {"lt": before}}},
+                                {
+                                    "bool": {
+                                        "must_not": [{"exists": {"field": "checked_at"}}],
+                                        "filter": [{"range": {"fetched_at": {"lt": before}}}],
+                                    }
+                                },
+                            ],
+                            "minimum_should_match": 1,
+                        }
+                    },
+                ],
+                "must_not": [{"ids": {"values": list(exclude)}}],
+            }
+        },
+        sort=[
+            {"checked_at": {"order": "asc", "missing": "_first", "unmapped_type": "date"}},
+            {"fetched_at": {"order": "asc"}},
+        ],
+        source=False,
+        size=size,
+    )
+    return [hit["_id"] for hit in response["hits"]["hits"]]
