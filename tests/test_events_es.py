@@ -9,69 +9,37 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from elasticsearch import Elasticsearch
 
 from newsmon.config import Settings, load_feeds
-from newsmon.dev.demo import DemoPage, DemoSite
+from newsmon.dev.demo import DemoPage
 from newsmon.pipeline import ingest
 from newsmon.store import IndexNames
-from newsmon.urls import canonical_url, url_id
 
+from .helpers.events import (
+    DOOBIE,
+    HONG_KONG,
+    PALACE,
+    PLAGUE,
+    STADIA,
+    STADIA_GUIDE,
+    Outlets,
+    pages_of,
+)
 from .helpers.paths import REPO
 
 pytestmark = pytest.mark.es
 
-PLAGUE = ("432362af", "ea25dd7e", "8b194530", "ba4dfe2d")  # NY Post, Smithsonian, Sun, Express
-DOOBIE = ("35b15891", "9cb8224b", "ac1bfdd4")  # cleveland.com, Billboard, Rolling Stone
-STADIA = ("680c2848", "8267acac")  # Digg's round-up of reviews, The Hollywood Reporter: launch
-STADIA_GUIDE = "042bb7b5"  # WSJ: a guide to game services, Stadia among them: not the launch
-HONG_KONG = "624fcd90"  # Express again, the next day: Hong Kong, not the plague
-PALACE = ("52111884", "8cad00dc")  # one theatre's two posts on one show, three days apart
-
-
-def _pages(news_pages: Sequence[DemoPage], prefixes: Sequence[str]) -> list[DemoPage]:
-    found = {p.page_id[:8]: p for p in news_pages}
-    return [found[p] for p in prefixes]
-
-
-class Outlets:
-    """Each group of pages served by its own loopback address (its own site), with a feed."""
-
-    def __init__(self, settings: Settings, groups: Sequence[Sequence[DemoPage]]) -> None:
-        self.sites: list[DemoSite] = []
-        self.ids: dict[str, str] = {}  # page id prefix -> article id
-        lines = ["feeds:"]
-        for n, pages in enumerate(groups, start=2):
-            site = DemoSite([], feed_count=0, host=f"127.0.0.{n}").start()
-            self.sites.append(site)
-            items = []
-            for page in pages:
-                url = site.add_page(page.path, page.html)
-                self.ids[page.page_id[:8]] = url_id(canonical_url(url))
-                items.append((url, page.title, datetime(2019, 11, 19, tzinfo=UTC)))
-            site.set_feed("news", items)
-            lines += [
-                f"  - id: site-{n}",
-                f"    name: Site {n}",
-                f"    url: {site.feed_url('news')}",
-            ]
-        Path(settings.feeds_file).write_text("\n".join(lines) + "\n")
-
-    def stop(self) -> None:
-        for site in self.sites:
-            site.stop()
-
 
 @pytest.fixture
 def outlets(settings: Settings, news_pages: list[DemoPage]) -> Iterator[Outlets]:
-    one = [[p] for p in _pages(news_pages, (*PLAGUE[:3], *DOOBIE, *STADIA, STADIA_GUIDE))]
-    express = _pages(news_pages, (PLAGUE[3], HONG_KONG))  # one site, two happenings
-    theatre = _pages(news_pages, PALACE)  # one site, one topic, two happenings
+    one = [[p] for p in pages_of(news_pages, (*PLAGUE[:3], *DOOBIE, *STADIA, STADIA_GUIDE))]
+    express = pages_of(news_pages, (PLAGUE[3], HONG_KONG))  # one site, two happenings
+    theatre = pages_of(news_pages, PALACE)  # one site, one topic, two happenings
     served = Outlets(settings, [*one, express, theatre])
     yield served
     served.stop()

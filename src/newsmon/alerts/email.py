@@ -15,7 +15,7 @@ import logging
 import re
 import textwrap
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, tzinfo
 from email.headerregistry import Address
@@ -49,6 +49,7 @@ TITLE_MAX = 300
 OUTLET_MAX = 100
 SNIPPET_MAX = 600
 SNIPPETS_PER_ITEM = 3
+OUTLETS_SHOWN = 8  # outlet names an event's entry lists; the rest are counted
 QUERY_MAX = 1000
 NOTE_MAX = 300
 URL_MAX = 2048  # longer URLs are shown (truncated) but not linked
@@ -75,6 +76,12 @@ class AlertItem:
     # everything else in them is untrusted text (not HTML).
     snippets: tuple[str, ...]
     also_in: int = 0  # how many other outlets ran the story
+    # the event the story reports (docs/events.md): stories of one event are one entry
+    event_id: str | None = None
+    event_title: str = ""
+    event_outlets: tuple[str, ...] = ()
+    event_outlet_count: int = 0
+    event_repeat: bool = False  # a later report of an event alerted before: "more coverage"
 
 
 @dataclass(frozen=True)
@@ -315,6 +322,66 @@ class _Story:
 
 
 @dataclass(frozen=True)
+class _Entry:
+    """One numbered entry of an email: a story as it is (``event`` None), or an event with
+    the email's stories of it and its repeats ("more coverage", alerted before)."""
+
+    stories: tuple[_Story, ...]
+    event: str | None = None  # the event's title
+    outlets: str = ""  # "4 outlets: Express.co.uk, Smithsonian.com, The Sun, New York Post"
+    repeats: tuple[_Story, ...] = ()
+
+
+def _groups(items: Sequence[AlertItem]) -> list[list[int]]:
+    """The items' indices by event, in the order of each event's first item; an item in no
+    event is a group of its own."""
+    groups: list[list[int]] = []
+    by_event: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        if item.event_id is None:
+            groups.append([index])
+        elif item.event_id in by_event:
+            by_event[item.event_id].append(index)
+        else:
+            by_event[item.event_id] = [index]
+            groups.append(by_event[item.event_id])
+    return groups
+
+
+def _event_label(items: Sequence[AlertItem]) -> tuple[str, int, list[str]] | None:
+    """The title, outlet count and outlet names of the event of ``items`` (one event's): the
+    most complete record of it, with the items' own outlets added."""
+    known = [i for i in items if i.event_id]
+    if not known:
+        return None
+    best = max(known, key=lambda i: (i.event_outlet_count, len(i.event_outlets)))
+    outlets: list[str] = []
+    for name in (*best.event_outlets, *(i.outlet for i in items)):
+        name = clean(name, OUTLET_MAX)
+        if name and name not in outlets:
+            outlets.append(name)
+    title = clean(best.event_title, TITLE_MAX) or clean(items[0].title, TITLE_MAX)
+    return title, max(best.event_outlet_count, len(outlets)), outlets
+
+
+def _entry(items: Sequence[AlertItem], stories: Sequence[_Story], group: Sequence[int]) -> _Entry:
+    members = [items[i] for i in group]
+    label = _event_label(members)
+    if label is None or (len(group) == 1 and not members[0].event_repeat):
+        return _Entry(stories=tuple(stories[i] for i in group))
+    title, count, outlets = label
+    shown = ", ".join(outlets[:OUTLETS_SHOWN])
+    if len(outlets) > OUTLETS_SHOWN:
+        shown += f" and {len(outlets) - OUTLETS_SHOWN} more"
+    return _Entry(
+        stories=tuple(stories[i] for i in group if not items[i].event_repeat),
+        event=title,
+        outlets=f"{_plural(count, 'outlet', 'outlets')}: {shown}",
+        repeats=tuple(stories[i] for i in group if items[i].event_repeat),
+    )
+
+
+@dataclass(frozen=True)
 class _View:
     """The clean, capped strings of one email, rendered to text or HTML."""
 
@@ -327,6 +394,7 @@ class _View:
     notes: tuple[str, ...]
     kibana_url: str | None
     stories: tuple[_Story, ...]
+    entries: tuple[_Entry, ...] = ()
     unsubscribe: str | None = None
     snooze: str | None = None
     page: str | None = None
@@ -336,11 +404,22 @@ class _View:
     def build(cls, alert: AlertEmail, zone: tzinfo) -> _View:
         name = clean(alert.rule_name, NAME_MAX) or clean(alert.rule_id, NAME_MAX) or "alert"
         stories = tuple(_story(item, zone) for item in alert.items)
-        count = len(stories)
+        count = sum(not item.event_repeat for item in alert.items)
+        groups = _groups(alert.items)
         counts = _plural(count, "new story", "new stories")
+        fresh = [[i for i in g if not alert.items[i].event_repeat] for g in groups]
+        events = [g for g in fresh if len(g) > 1]
+        if events:
+            about = sum(len(g) for g in events)
+            counts += f" ({about} about {_plural(len(events), 'event', 'events')})"
         if alert.total_matches is not None and alert.total_matches >= 0:
             counts += ", " + _plural(alert.total_matches, "article", "articles")
+        if count < len(stories):
+            repeats = len(stories) - count
+            counts += "; " + _plural(repeats, "more report", "more reports")
+            counts += " of events alerted before"
         subject_name = clean(name, SUBJECT_NAME_MAX)
+        first = alert.items[groups[0][0]]
         if alert.mode == "digest":
             subject = (
                 f"[newsmon] {subject_name}: {_plural(count, 'new story', 'new stories')} (digest)"
@@ -348,6 +427,9 @@ class _View:
         elif count == 1:
             title = clean(alert.items[0].title, SUBJECT_TITLE_MAX) or "1 new story"
             subject = f"[newsmon] {subject_name}: {title}"
+        elif len(groups) == 1 and first.event_id and (label := _event_label(alert.items)):
+            subject = f"[newsmon] {subject_name}: {clean(label[0], SUBJECT_TITLE_MAX)}"
+            subject += f" ({_plural(label[1], 'outlet', 'outlets')})"
         else:
             subject = f"[newsmon] {subject_name}: {count} new stories"
         kibana = _web_url(alert.kibana_url) if alert.kibana_url else None
@@ -362,6 +444,7 @@ class _View:
         )
         if alert.test:
             subject = f"[newsmon test] {subject.removeprefix('[newsmon] ')}"
+        entries = tuple(_entry(alert.items, stories, group) for group in groups)
         return cls(
             subject=subject,
             rule_name=name,
@@ -372,6 +455,7 @@ class _View:
             notes=tuple(n for n in (clean(note, NOTE_MAX) for note in alert.notes) if n),
             kibana_url=kibana,
             stories=stories,
+            entries=entries,
             unsubscribe=_link(links.unsubscribe) if links else None,
             snooze=_link(links.snooze) if links else None,
             page=_link(links.page) if links else None,
@@ -387,19 +471,18 @@ class _View:
         if self.period:
             lines.append(f"Digest: {self.period}")
         lines += [f"Note: {note}" for note in self.notes]
-        for number, story in enumerate(self.stories, 1):
+        for number, entry in enumerate(self.entries, 1):
             lines.append("")
-            lines.append(_wrap(f"{number}. {story.title or '(no title)'}", "   "))
-            lines.append(_wrap(story.meta, "   ", first="   "))
-            for snippet in story.snippets:
-                marked = "".join(f"*{text}*" if lit else text for text, lit in snippet)
-                lines.append(_wrap(f"… {marked} …", "   ", first="   "))
-            if story.url:
-                lines.append(f"   {story.url}")
-            elif story.url_text:
-                lines.append(_wrap(f"address (not a web link): {story.url_text}", "   ", "   "))
-            if story.mute:
-                lines.append(f"   Mute this story: {story.mute}")
+            if entry.event is None:
+                lines += _story_text(entry.stories[0], f"{number}. ", "   ")
+                continue
+            lines.append(_wrap(f"{number}. {entry.event} — {entry.outlets}", "   "))
+            for story in entry.stories:
+                lines += _story_text(story, "   - ", "     ")
+            if entry.repeats:
+                lines.append("   More coverage of this event, alerted before:")
+                for story in entry.repeats:
+                    lines += _story_text(story, "   - ", "     ", snippets=False)
         lines += ["", "-- ", f'newsmon alert "{self.rule_name}" ({self.rule_id})']
         if self.kibana_url:
             lines.append(f"Search in Kibana: {self.kibana_url}")
@@ -437,26 +520,28 @@ class _View:
         if self.period:
             out.append(f'<p style="margin:0 0 4px;color:#555">Digest: {e(self.period)}</p>')
         out += [f'<p style="margin:0 0 4px;color:#8a4b00">{e(note)}</p>' for note in self.notes]
-        for story in self.stories:
-            title = e(story.title or "(no title)")
-            if story.url:
-                title = f'<a href="{e(story.url)}" style="color:#0b57d0">{title}</a>'
+        for entry in self.entries:
             out.append('<div style="margin:18px 0;padding-top:12px;border-top:1px solid #ddd">')
-            out.append(f'<div dir="auto" style="font-size:16px;font-weight:bold">{title}</div>')
-            out.append(f'<div style="color:#555;font-size:13px">{e(story.meta)}</div>')
-            for snippet in story.snippets:
-                body = "".join(f"<em>{e(text)}</em>" if lit else e(text) for text, lit in snippet)
-                out.append(f'<p dir="auto" style="margin:6px 0">… {body} …</p>')
-            if story.url_text:
+            if entry.event is None:
+                out += _story_html(entry.stories[0], "16px")
+            else:
                 out.append(
-                    '<div style="color:#555;font-size:13px">address (not a web link): '
-                    f"<code>{e(story.url_text)}</code></div>"
+                    f'<div dir="auto" style="font-size:16px;font-weight:bold">{e(entry.event)}'
+                    f' <span style="color:#555;font-weight:normal">— {e(entry.outlets)}</span>'
+                    "</div>"
                 )
-            if story.mute:
-                out.append(
-                    f'<div style="font-size:12px"><a href="{e(story.mute)}" style="color:#777">'
-                    "Mute this story</a></div>"
+                nest = (
+                    '<div style="margin:8px 0 0 4px;padding-left:12px;border-left:3px solid #ddd">'
                 )
+                for story in entry.stories:
+                    out += [nest, *_story_html(story, "15px"), "</div>"]
+                if entry.repeats:
+                    out.append(
+                        '<div style="margin:10px 0 0;color:#555;font-size:13px">'
+                        "More coverage of this event, alerted before:</div>"
+                    )
+                for story in entry.repeats:
+                    out += [nest, *_story_html(story, "14px", snippets=False), "</div>"]
             out.append("</div>")
         footer = f"newsmon alert “{e(self.rule_name)}” ({e(self.rule_id)})"
         if self.kibana_url:
@@ -474,6 +559,50 @@ class _View:
         )
         out.append("</body></html>")
         return "\n".join(out) + "\n"
+
+
+def _story_text(story: _Story, head: str, indent: str, *, snippets: bool = True) -> list[str]:
+    """A story in the text part: ``head`` before its title, its other lines indented."""
+    lines = [
+        _wrap(f"{head}{story.title or '(no title)'}", indent),
+        _wrap(story.meta, indent, first=indent),
+    ]
+    for snippet in story.snippets if snippets else ():
+        marked = "".join(f"*{text}*" if lit else text for text, lit in snippet)
+        lines.append(_wrap(f"… {marked} …", indent, first=indent))
+    if story.url:
+        lines.append(f"{indent}{story.url}")
+    elif story.url_text:
+        lines.append(_wrap(f"address (not a web link): {story.url_text}", indent, indent))
+    if story.mute:
+        lines.append(f"{indent}Mute this story: {story.mute}")
+    return lines
+
+
+def _story_html(story: _Story, size: str, *, snippets: bool = True) -> list[str]:
+    """A story in the HTML part, its title in a font of ``size``."""
+    e = _escape
+    title = e(story.title or "(no title)")
+    if story.url:
+        title = f'<a href="{e(story.url)}" style="color:#0b57d0">{title}</a>'
+    out = [
+        f'<div dir="auto" style="font-size:{size};font-weight:bold">{title}</div>',
+        f'<div style="color:#555;font-size:13px">{e(story.meta)}</div>',
+    ]
+    for snippet in story.snippets if snippets else ():
+        body = "".join(f"<em>{e(text)}</em>" if lit else e(text) for text, lit in snippet)
+        out.append(f'<p dir="auto" style="margin:6px 0">… {body} …</p>')
+    if story.url_text:
+        out.append(
+            '<div style="color:#555;font-size:13px">address (not a web link): '
+            f"<code>{e(story.url_text)}</code></div>"
+        )
+    if story.mute:
+        out.append(
+            f'<div style="font-size:12px"><a href="{e(story.mute)}" style="color:#777">'
+            "Mute this story</a></div>"
+        )
+    return out
 
 
 def _link(url: str | None) -> str | None:

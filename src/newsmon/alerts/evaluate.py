@@ -20,7 +20,9 @@ from zoneinfo import ZoneInfo
 
 from ..store import Client, IndexNames, alerting, ledger
 from ..store.client import es_iso, refresh
+from . import presearch
 from .actions import honoured
+from .grouping import event_fields, events_of, mark_repeats
 from .report import RunReport
 from .rules import AlertRule, kibana_link
 from .settings import AlertSettings
@@ -275,7 +277,17 @@ def decide(
     if not windows:
         log.info("alerts: no rule to evaluate (of %d)", len(rules))
         return report
-    matches, failed = _match_new_articles(es, names, list(windows.values()), report)
+    screened = None
+    if 0 < alert_settings.presearch_from <= len(windows):  # skip what cannot match (presearch)
+        pairs = [(w.rule.search, w.span) for w in windows.values()]
+        screened = presearch.screen(es, names, pairs, report, alert_settings.presearch_from)
+        report.timed("presearch", started)
+        started = monotonic()
+    searched = [
+        w for w in windows.values() if screened is None or w.rule.id not in screened.skipped
+    ]
+    matches, failed = _match_new_articles(es, names, searched, report)
+    matches.update({rule_id: {} for rule_id in windows if rule_id not in matches})
     report.timed("match", started)
     for rule_id, found in matches.items():
         if found:
@@ -306,6 +318,7 @@ def decide(
     outlets = alerting.outlet_counts(
         es, names, (m.key for ms in new.values() for m in ms if m.has_story)
     )
+    events = events_of(es, names, (m.key for ms in new.values() for m in ms if m.has_story))
     report.timed("snippets", started)
     started = monotonic()
 
@@ -322,7 +335,10 @@ def decide(
                 continue
             doc_id = decision_id(rule_id, match.key)
             docs[doc_id] = _decision(rule, match, detail, batch, link, now, outlets)
+            docs[doc_id].update(event_fields(events.get(match.key) if match.has_story else None))
             owner[doc_id] = rule_id
+    rules_by_id = {w.rule.id: w.rule for w in windows.values()}
+    report.counts["event_repeats"] += mark_repeats(es, names, rules_by_id, docs)
     written = ledger.create_decisions(es, names, docs)
     report.counts["stories_decided"] += len(written.ok)
     report.counts["already_alerted"] += len(written.conflicts)  # decided meanwhile elsewhere

@@ -177,6 +177,8 @@ class AlertRule(BaseModel):
     schedule: str | None = None
     enabled: bool = True
     timezone: str | None = None  # for the times in its emails (default: its schedule's, else UTC)
+    # "event": a later report of an event the rule has alerted on is not sent again
+    once_per: Literal["story", "event"] = "story"
 
     @field_validator("timezone")
     @classmethod
