@@ -20,12 +20,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from newsmon.alerts import pages
 from newsmon.alerts.actions import honoured
-from newsmon.alerts.links import redeem, token_state
+from newsmon.alerts.links import action_story_title, redeem, token_state
 from newsmon.alerts.preview import preview
 from newsmon.alerts.rules import RuleSet, load_rules
 from newsmon.alerts.settings import AlertSettings
 from newsmon.alerts.status import alert_status, state_counts
-from newsmon.alerts.tokens import TokenError, action_secret, check_secret
+from newsmon.alerts.tokens import TokenError, action_secret, check_secret, verify
 from newsmon.config import ConfigError, Settings, load_feeds, parse_duration
 from newsmon.health import failing_after_from_env, feed_health
 from newsmon.store import Client, IndexNames, connect, ensure_indices
@@ -183,7 +183,9 @@ def create_app(
             action, used = token_state(ctx.es, ctx.names, t, secret)
         except TokenError as exc:
             return html(pages.error_page("Link refused", str(exc), base=ctx.base), _code(exc))
-        return html(pages.action_page(action, t, used=used, base=ctx.base), 409 if used else 200)
+        title = action_story_title(ctx.es, ctx.names, action)
+        page = pages.action_page(action, t, used=used, base=ctx.base, story_title=title)
+        return html(page, 409 if used else 200)
 
     @app.post("/act", response_class=HTMLResponse)
     def act(
@@ -194,10 +196,12 @@ def create_app(
         # RFC 8058: a one-click POST (body List-Unsubscribe=One-Click) or the confirm button
         secret = _secret(ctx)
         try:
+            action, _nonce = verify(t, secret)
             done = redeem(ctx.es, ctx.names, t, secret, recipient=recipient)
         except TokenError as exc:
             return html(pages.error_page("Link refused", str(exc), base=ctx.base), _code(exc))
-        return html(pages.done_page(done, base=ctx.base))
+        title = action_story_title(ctx.es, ctx.names, action)
+        return html(pages.done_page(done, base=ctx.base, action=action, story_title=title))
 
     @app.get("/index", include_in_schema=False)
     def index() -> RedirectResponse:

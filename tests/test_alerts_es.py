@@ -29,6 +29,7 @@ from newsmon.alerts import (
     run_alerts,
     validate_queries,
 )
+from newsmon.alerts.fanout import recipient_message_id
 from newsmon.config import Settings, load_feeds
 from newsmon.dev.demo import DemoPage, DemoSite
 from newsmon.pipeline import ingest
@@ -83,7 +84,8 @@ def test_ingested_pages_alert_once_per_story_with_highlighted_snippets(
     first = run_alerts(es, names, rule_set, FAST, smtp_settings)
 
     assert first.problems == []
-    assert first.counts["emails_sent"] == 2
+    assert first.counts["emails_sent"] == 2  # two emails, afghanistan-daily's in two messages
+    assert len(handler.received) == 3
     by_rule = {r.message["X-Newsmon-Rule"]: r for r in handler.received}
     assert set(by_rule) == {"pak-us-defence", "afghanistan-daily"}
 
@@ -107,7 +109,10 @@ def test_ingested_pages_alert_once_per_story_with_highlighted_snippets(
 
     # several stories for the wider rule: one item per story, every story once
     afg = by_rule["afghanistan-daily"]
-    assert sorted(afg.rcpt_tos) == ["editor@example.org", "south-asia@example.org"]
+    copies = [r for r in handler.received if r.message["X-Newsmon-Rule"] == "afghanistan-daily"]
+    assert sorted(r.rcpt_tos[0] for r in copies) == ["editor@example.org", "south-asia@example.org"]
+    assert [len(r.rcpt_tos) for r in copies] == [1, 1]  # one message each
+    assert plain_text(copies[0]) == plain_text(copies[1])  # the same stories (links aside)
     decisions = ledger_docs(es, names, rule_id="afghanistan-daily", kind="story")
     stories = {d["story_id"] for d in decisions}
     assert len(stories) == len(decisions) >= 3
@@ -125,7 +130,7 @@ def test_ingested_pages_alert_once_per_story_with_highlighted_snippets(
     # again: nothing new, nothing sent; and an ingest with nothing new changes nothing
     second = run_alerts(es, names, rule_set, FAST, smtp_settings)
     assert second.counts["emails_sent"] == 0 and second.counts["stories_decided"] == 0
-    assert len(handler.received) == 2
+    assert len(handler.received) == 3
 
 
 def test_stories_are_grouped_new_articles_only_and_filters_apply(
@@ -335,10 +340,13 @@ def test_a_recipient_greylisted_alone_gets_the_email_later(
     run_alerts(es, names, rule_set, FAST, smtp_settings, now=now + timedelta(minutes=6))
 
     assert [r.rcpt_tos for r in handler.received] == [["desk@example.org"], ["late@example.org"]]
-    ids = {r.message["Message-ID"] for r in handler.received}
-    assert len(ids) == 1  # the same email, recognisably
     [email_doc] = ledger_docs(es, names, kind="email")
     assert email_doc["status"] == "sent" and email_doc["recipients_left"] == []
+    assert email_doc["delivered_to"] == ["desk@example.org", "late@example.org"]
+    for got in handler.received:  # each their own message, its Message-ID made from the batch's
+        assert got.message["Message-ID"] == recipient_message_id(
+            email_doc["message_id"], got.rcpt_tos[0], alone=False
+        )
 
 
 def test_digest_collects_the_period_and_sends_when_it_ends(
@@ -500,7 +508,7 @@ def test_cli_check_preview_and_run(
     )
     assert main(["alerts", "check", "--rules", str(broken)]) == 2
     err = capsys.readouterr().err
-    assert f"{broken}, line 4, field alerts[0] (id 'one').query: invalid query: Cannot parse" in err
+    assert f"{broken}:4: alerts[0] (id 'one').query: invalid query: Cannot parse" in err
 
     rules = tmp_path / "quakes.yaml"
     rules.write_text(

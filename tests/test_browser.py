@@ -144,11 +144,11 @@ def test_a_mute_link_from_a_real_email_in_a_real_browser_and_the_next_run_honour
 
     driver.get(quetta)  # type: ignore[attr-defined]
     page = driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]
-    assert "This will mute story s-1 for alert quake" in page
+    assert "This will mute the story “Earthquake in Quetta” (s-1) for alert quake" in page
     shot("1-confirm-mute")
     driver.find_element(By.ID, "confirm").click()  # type: ignore[attr-defined]
     done = driver.find_element(By.ID, "done").text  # type: ignore[attr-defined]
-    assert done == "story s-1 muted for alert quake."
+    assert done == "Muted the story “Earthquake in Quetta” (s-1) for alert quake."
     shot("2-muted")
     driver.get(quetta)  # type: ignore[attr-defined]
     assert "already used" in driver.find_element(By.TAG_NAME, "body").text  # type: ignore[attr-defined]

@@ -250,6 +250,34 @@ def variable_name_problems(
     return sorted(problems)
 
 
+def settings_without_default(readme_text: str) -> set[str]:
+    """The NEWSMON_* settings README's table lists with no default (``—``): each switches
+    something on (auth, TLS, a link, an email) only when it is given."""
+    names = set()
+    for line in readme_text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 3 or not cells[0].startswith("`NEWSMON_"):
+            continue
+        row = re.findall(r"`(NEWSMON_[A-Z0-9_]+)`", cells[0])
+        defaults = [d.strip() for d in cells[1].split(" / ")]
+        if len(defaults) != len(row):
+            defaults = [cells[1]] * len(row)
+        names.update(n for n, d in zip(row, defaults, strict=True) if d == "—")
+    return names
+
+
+def stack_setting_problems(
+    data: dict[str, Any], readme_text: str, left_out: dict[str, str]
+) -> list[str]:
+    """A setting without a default reaches the Airflow containers, or ``left_out`` says why not."""
+    passed = environment({"environment": data.get("x-airflow-common", {}).get("environment")})
+    return [
+        f"{name}: README documents it, the Airflow containers do not get it"
+        for name in sorted(settings_without_default(readme_text))
+        if name not in passed and name not in left_out
+    ]
+
+
 def dockerignore_excludes(path: str, patterns: list[str]) -> bool:
     """Whether the build context leaves ``path`` out (Docker's rules: the last match wins)."""
 
@@ -483,6 +511,38 @@ def test_variables_are_ones_newsmon_and_airflow_read(compose: dict[str, Any]) ->
     assert variable_name_problems(
         compose, dockerfile.replace("NEWSMON_CONFIG_DIR=", "NEWSMON_CONFIG="), code_names, conn_ids
     ) == ["NEWSMON_CONFIG: newsmon reads no such variable"]
+
+
+# Settings README documents without a default that the stack does not pass on, and why.
+NOT_IN_THE_STACK = {
+    "NEWSMON_ES_API_KEY": "the stack logs in as the user newsmon-setup creates",
+    "NEWSMON_FETCH_ALLOW": "the stack follows public feeds only",
+    "NEWSMON_KIBANA_USERNAME": "kibana import runs in newsmon-setup, as elastic",
+    "NEWSMON_KIBANA_PASSWORD": "kibana import runs in newsmon-setup, as elastic",
+    "NEWSMON_KIBANA_API_KEY": "kibana import runs in newsmon-setup, as elastic",
+}
+
+
+def test_the_stack_passes_every_setting_that_switches_a_feature_on(
+    compose: dict[str, Any],
+) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert {"NEWSMON_ACTIONS_URL", "NEWSMON_ACTION_SECRET", "NEWSMON_OPERATOR_EMAIL"} <= (
+        settings_without_default(readme)
+    )
+    assert "NEWSMON_ES_VERIFY_CERTS" not in settings_without_default(readme)  # — / `true`
+    assert stack_setting_problems(compose, readme, NOT_IN_THE_STACK) == []
+    bad = broken(compose)
+    del bad["x-airflow-common"]["environment"]["NEWSMON_ACTIONS_URL"]
+    del bad["x-airflow-common"]["environment"]["NEWSMON_ACTION_SECRET"]
+    assert stack_setting_problems(bad, readme, NOT_IN_THE_STACK) == [
+        "NEWSMON_ACTIONS_URL: README documents it, the Airflow containers do not get it",
+        "NEWSMON_ACTION_SECRET: README documents it, the Airflow containers do not get it",
+    ]
+    assert stack_setting_problems(compose, readme, {}) == [
+        f"{name}: README documents it, the Airflow containers do not get it"
+        for name in sorted(NOT_IN_THE_STACK)
+    ]
 
 
 def test_dockerfile_builds_on_the_airflow_version_newsmon_uses() -> None:

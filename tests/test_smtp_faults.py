@@ -3,8 +3,8 @@
 
 A transient fault (421/451 anywhere, a connection lost) keeps the email for a later run after a
 backoff; a permanent one (5xx) is recorded with the server's reply and never tried again; a
-refused recipient never stops the others; a resend carries the Message-ID stored at the first
-attempt.
+refused recipient never stops the others; each recipient gets a message of their own, and a
+resend carries the Message-ID stored at the first attempt (a recipient's copy: derived from it).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from newsmon.alerts import (
     message_id_for,
     run_alerts,
 )
+from newsmon.alerts.fanout import recipient_message_id
 from newsmon.config import ConfigError, Settings
 from newsmon.store import IndexNames
 
@@ -82,6 +83,9 @@ TRANSIENT = {
     "no reply after DATA": (Fault(stall=3, stall_at="data"), None, "timed out"),
 }
 KEPT_BY_THE_SERVER = ("dropped after DATA", "no reply after DATA")  # the reply was lost
+# each recipient gets their own message (own connection); a fault about the server or the
+# connection stops the round (the other recipient shares it), a refused address does not
+ABOUT_THE_ADDRESS = ("451 at RCPT",)
 
 
 @pytest.mark.parametrize("fault", list(TRANSIENT))
@@ -107,23 +111,41 @@ def test_transient_fault_keeps_the_email_for_a_later_run(
     assert (story["status"], story["due_at"]) == ("retry", doc["next_attempt_at"])
     stored_id = doc["message_id"]
     assert stored_id == message_id_for(story["batch_key"], SENDER)
-    kept = len(handler.received)  # 1 only when the server had the message and the reply was lost
-    assert kept == (1 if fault in KEPT_BY_THE_SERVER else 0)
+    # desk@'s copy went first: kept when the server had it and the reply was lost; geo@ got
+    # theirs when the fault was about desk@'s address only, and is not asked again
+    first_round = [r.rcpt_tos for r in handler.received]
+    if fault in KEPT_BY_THE_SERVER:
+        assert first_round == [["desk@example.org"]]
+    elif fault in ABOUT_THE_ADDRESS:
+        assert first_round == [["geo@example.org"]]
+        assert doc["recipients_left"] == ["desk@example.org"]
+        assert doc["delivered_to"] == ["geo@example.org"]
+    else:
+        assert first_round == []
+    connections = handler.connections
+    assert connections == (2 if fault in ABOUT_THE_ADDRESS else 1)  # stopped after the fault
 
     early = run_alerts(es, names, rule_set, FAST, smtp_settings, now=now + timedelta(minutes=4))
-    assert early.emails == [] and handler.connections == 1  # not due: not even a connection
+    assert early.emails == [] and handler.connections == connections  # not due: no connection
 
     later = run_alerts(es, names, rule_set, FAST, smtp_settings, now=now + timedelta(minutes=6))
 
     assert later.counts["emails_sent"] == 1
-    assert len(handler.received) == kept + 1  # at most one duplicate, recognisable as such
-    assert {r.message["Message-ID"] for r in handler.received} == {stored_id}
-    assert handler.received[-1].rcpt_tos == ["desk@example.org", "geo@example.org"]
+    second_round = [r.rcpt_tos for r in handler.received[len(first_round) :]]
+    if fault in ABOUT_THE_ADDRESS:
+        assert second_round == [["desk@example.org"]]
+    else:  # at most one duplicate (desk@'s, kept by the server), recognisable as such
+        assert second_round == [["desk@example.org"], ["geo@example.org"]]
+    for got in handler.received:
+        assert got.message["Message-ID"] == recipient_message_id(
+            stored_id, got.rcpt_tos[0], alone=False
+        )
     doc = _email(es, names)
     assert (doc["status"], doc["attempts"], doc["smtp_code"]) == ("sent", 2, 250)
+    assert sorted(doc["delivered_to"]) == ["desk@example.org", "geo@example.org"]
     assert _story(es, names)["status"] == "sent"
     quiet = run_alerts(es, names, rule_set, FAST, smtp_settings, now=now + timedelta(hours=3))
-    assert quiet.emails == [] and handler.connections == 2
+    assert quiet.emails == [] and handler.connections == connections + len(second_round)
 
 
 def test_backoff_doubles_and_a_fault_that_never_ends_is_given_up(
@@ -204,7 +226,7 @@ def test_a_refused_recipient_does_not_stop_the_others(
     rule_set = _quake(es, names, "desk@example.org", "gone@example.org", "late@example.org")
     refusals = {"gone@example.org": "550 5.1.1 No such user", "late@example.org": "451 4.2.1 Busy"}
     second = {} if late_later == "250" else {"late@example.org": late_later}
-    handler.plan = [Fault(rcpt=refusals), Fault(rcpt=second)]
+    handler.plan = [Fault(rcpt=refusals)] * 3 + [Fault(rcpt=second)]  # a connection each
     now = datetime.now(UTC)
 
     first = run_alerts(es, names, rule_set, FAST, smtp_settings, now=now)
@@ -238,7 +260,12 @@ def test_a_refused_recipient_does_not_stop_the_others(
         assert len(handler.received) == 1
         assert doc["refused"] == ["gone@example.org", "late@example.org"]
         assert "Mailbox disabled" in doc["smtp_reason"]
-    assert len({r.message["Message-ID"] for r in handler.received}) == 1
+    stored = doc["message_id"]
+    for got in handler.received:  # each their own message, the same on a resend
+        assert got.message["To"] == got.rcpt_tos[0]
+        assert got.message["Message-ID"] == recipient_message_id(
+            stored, got.rcpt_tos[0], alone=False
+        )
 
 
 def test_a_retry_for_the_leftover_recipients_never_reaches_the_others_again(
@@ -247,7 +274,8 @@ def test_a_retry_for_the_leftover_recipients_never_reaches_the_others_again(
     handler, smtp_settings = smtp
     rule_set = _quake(es, names, "desk@example.org", "late@example.org")
     handler.plan = [
-        Fault(rcpt={"late@example.org": "450 4.2.1 Mailbox busy"}),
+        Fault(),  # desk@'s message
+        Fault(rcpt={"late@example.org": "450 4.2.1 Mailbox busy"}),  # late@'s
         Fault(drop="before_data"),  # the retry for late@ loses its connection
         Fault(greeting="421 4.3.2 Too busy"),  # and the next one is turned away
     ]

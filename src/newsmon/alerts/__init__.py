@@ -2,8 +2,9 @@
 
 Rooms: :mod:`.rules` (the rule model, YAML, queries and their validation), :mod:`.settings`
 (``NEWSMON_ALERTS*``), :mod:`.evaluate` (which (rule, story) pairs are new: ``decide``),
-:mod:`.deliver` (claim, send, record: ``deliver``, ``run_alerts``), :mod:`.notes` (failing
-feeds behind a rule), :mod:`.preview` (backtest a rule), :mod:`.email` (compose the message),
+:mod:`.deliver` (claim, send, record: ``deliver``, ``run_alerts``; one message per recipient:
+:mod:`.fanout`), :mod:`.notes` (failing feeds behind a rule), :mod:`.preview` (backtest a
+rule), :mod:`.email` (compose the message),
 :mod:`.smtp` (send it), :mod:`.untrusted` (making outside text safe), :mod:`.report`.
 Elasticsearch is reached through :mod:`newsmon.store.alerting` and :mod:`newsmon.store.ledger`.
 """

@@ -1,4 +1,5 @@
-"""Delivery: every decided, unsent batch becomes one email — claimed, sent, recorded.
+"""Delivery: every decided, unsent batch becomes one email — claimed, sent (one message per
+recipient, :mod:`.fanout`), recorded.
 
 A batch is claimed in the ledger first (its email document, created or compare-and-set), so
 two workers never send it both; the result is recorded on the email document and its
@@ -22,9 +23,11 @@ from ..store.client import es_iso, es_time
 from ..store.ledger import Status
 from . import evaluate
 from .actions import Honoured, honoured
-from .email import AlertEmail, AlertItem, compose, message_id_for
+from .email import AlertEmail, AlertItem, message_id_for
 from .evaluate import decide
-from .links import LinkSettings, email_links
+from .fanout import ledger_progress, send_each
+from .grouping import item_event
+from .links import LinkSettings
 from .report import RunReport
 from .rules import AlertRule, Mode, RuleSet, load_rules
 from .settings import AlertSettings
@@ -132,6 +135,7 @@ def _alert_email(
                 published_at=es_time(d.get("published_at")),
                 snippets=tuple(d.get("snippets") or ()),
                 also_in=int(d.get("also_in") or 0),
+                **item_event(d),
             )
             for d in listed
         ),
@@ -215,15 +219,17 @@ def deliver(
         if source_notes and source_notes.get(alert.rule_id):
             alert = replace(alert, notes=alert.notes + tuple(source_notes[alert.rule_id]))
         alert = replace(alert, recipients=tuple(honour.recipients(alert.rule_id, alert.recipients)))
-        alert = replace(alert, links=email_links(alert, links, now=now))
-        try:
-            message = compose(alert, smtp, now=now)
-        except ValueError as exc:  # nothing a resend would fix (e.g. a bad stored address)
-            message = None
-            result = SendResult(SendStatus.FAILED, None, f"cannot compose the email: {exc}", "")
-        try:
-            if message is not None:
-                result = send_email(message, smtp)
+        try:  # one message per recipient, each with its own links (.fanout)
+            result = send_each(
+                alert,
+                smtp,
+                links,
+                now=now,
+                send=send_email,
+                delivered=before.get("delivered_to") or (),
+                on_delivered=ledger_progress(es, names, email_id(batch_key), before, now),
+                batch_recipients=items[0].get("recipients") or (),
+            )
         except BaseException as exc:
             # Interrupted between "decided" and "sent": release the claim so the next run
             # resends (the same Message-ID); a hard kill is released by the claim timeout.
@@ -304,6 +310,11 @@ def _sendable(
             es, names, [i["_id"] for i in muted], {**skip, "skip_reason": "muted"}
         )
         report.counts["stories_muted"] += len(muted)
+    if kept and all(i.get("event_repeat") for i in kept):  # only more coverage: no digest
+        reason = "only more coverage of events alerted before"
+        ledger.update_stories(es, names, [i["_id"] for i in kept], {**skip, "skip_reason": reason})
+        report.counts["stories_event_repeats_skipped"] += len(kept)
+        return []
     if kept and not honour.recipients(rule_id, kept[0].get("recipients") or ()):
         reason = "every recipient unsubscribed"
         ledger.update_stories(es, names, [i["_id"] for i in kept], {**skip, "skip_reason": reason})
@@ -331,7 +342,7 @@ def _record(
     attempts = int(before.get("attempts") or 0) + 1
     status = Status(result.status)
     left = list(before.get("recipients_left") or ())
-    delivered_before = bool(left and before.get("sent_at"))
+    delivered_before = bool(left and before.get("sent_at")) or bool(before.get("delivered_to"))
     refused = list(result.refused)
     reason = result.reason
     if left:  # the earlier permanent refusals stay on record

@@ -19,11 +19,12 @@ from ..config import ConfigError
 from ..store import Client, IndexNames
 from ..store import actions as store
 from ..store.client import es_iso
+from ..store.stories import story_title
 from .actions import Action, apply
 from .email import AlertEmail, EmailLinks
 from .tokens import DEFAULT_VALIDITY, TokenError, action_secret, sign, verify
 
-__all__ = ["LinkSettings", "email_links", "redeem", "token_state"]
+__all__ = ["LinkSettings", "action_story_title", "email_links", "redeem", "token_state"]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,13 @@ def token_state(
     """The action of a valid token and whether it was used already (TokenError if invalid)."""
     action, nonce = verify(token, secret, now=now)
     return action, store.token_used(es, names, nonce)
+
+
+def action_story_title(es: Client, names: IndexNames, action: Action) -> str | None:
+    """The title of the story a mute names (None for another action or an untitled story)."""
+    if action.kind != "mute" or not action.story_id:
+        return None
+    return story_title(es, names, action.story_id)
 
 
 def redeem(

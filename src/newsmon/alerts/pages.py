@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from urllib.parse import quote
 
+from ..browse import short_id
 from ..health import FeedHealth, format_age
 from .actions import Action, Honoured, describe
 from .preview import Preview
@@ -40,6 +41,7 @@ th{background:#f3f3f3}
 .state-held,.state-snoozed,.state-retrying{color:#8a4b00;font-weight:bold}
 .state-sent,.flag-ok{color:#1b7f3b}
 .muted{color:#777}
+.id{color:#777;font-size:12px;font-weight:normal}
 button{font-size:15px;padding:6px 14px}
 .box{border:1px solid #ccc;padding:12px 16px;max-width:720px;border-radius:4px}
 """
@@ -233,10 +235,28 @@ def _highlight(fragment: str) -> str:
     return "".join(out)
 
 
-def action_page(action: Action, token: str, *, used: bool, base: str) -> str:
-    """The page an email's link opens: what it will do, and a button (a POST) to do it."""
+def _story(story_id: str, title: str | None) -> str:
+    """A story as a reader knows it: its title, with a short id (the whole one on hover)."""
+    ident = f'<span class="id" title="{e(story_id)}">({e(short_id(story_id))})</span>'
+    return f"the story “{e(title)}” {ident}" if title else f"story {ident}"
+
+
+def _what(action: Action, story_title: str | None) -> str:
+    """What ``action`` does, as HTML: a mute names its story by title."""
+    if action.kind == "mute" and action.story_id:
+        story = _story(action.story_id, story_title)
+        return f"mute {story} for alert {e(action.rule_id)}"
+    return e(describe(action))
+
+
+def action_page(
+    action: Action, token: str, *, used: bool, base: str, story_title: str | None = None
+) -> str:
+    """The page an email's link opens: what it will do, and a button (a POST) to do it;
+    ``story_title``: the title of the story a mute names."""
+    what = _what(action, story_title)
     if used:
-        body = f"<p>This link was used already ({e(describe(action))}). Nothing to do.</p>"
+        body = f"<p>This link was used already ({what}). Nothing to do.</p>"
         return layout("Link already used", f'<div class="box">{body}</div>', base=base)
     choice = ""
     if action.kind == "unsubscribe" and action.address is None:
@@ -246,15 +266,21 @@ def action_page(action: Action, token: str, *, used: bool, base: str) -> str:
             for a in action.recipients
         )
     body = (
-        f"<p>This will <strong>{e(describe(action))}</strong>.</p>"
+        f"<p>This will <strong>{what}</strong>.</p>"
         f'<form method="post" action="{e(base)}/act?t={e(quote(token, safe=""))}">'
         f'{choice}<button type="submit" id="confirm">Confirm</button></form>'
     )
     return layout("Confirm", f'<div class="box">{body}</div>', base=base)
 
 
-def done_page(message: str, *, base: str) -> str:
-    return layout("Done", f'<div class="box"><p id="done">{e(message)}.</p></div>', base=base)
+def done_page(
+    message: str, *, base: str, action: Action | None = None, story_title: str | None = None
+) -> str:
+    """What a link did: ``message``, or for a mute, the story by its title."""
+    text = e(message)
+    if action is not None and action.kind == "mute" and action.story_id:
+        text = f"Muted {_story(action.story_id, story_title)} for alert {e(action.rule_id)}"
+    return layout("Done", f'<div class="box"><p id="done">{text}.</p></div>', base=base)
 
 
 def error_page(title: str, message: str, *, base: str) -> str:

@@ -60,6 +60,7 @@ class BatchStatus:
     smtp_reason: str | None = None
     until: datetime | None = None  # snoozed until
     refused: tuple[str, ...] = field(default_factory=tuple)
+    delivered: tuple[str, ...] = field(default_factory=tuple)  # recipients who have it
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -120,6 +121,7 @@ def _row(
         smtp_reason=email.get("smtp_reason"),
         until=until,
         refused=tuple(email.get("refused") or ()),
+        delivered=tuple(email.get("delivered_to") or ()),
     )
 
 

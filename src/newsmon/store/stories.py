@@ -18,6 +18,7 @@ __all__ = [
     "list_stories",
     "stories_by_prefix",
     "story_members",
+    "story_title",
     "update_stories",
 ]
 
@@ -174,6 +175,23 @@ def find_story(
         size=200,
     )["hits"]["hits"]
     return story, [h["_source"] for h in hits]
+
+
+def story_title(es: Client, names: IndexNames, story_id: str) -> str | None:
+    """The title a story is known by: its document's, else its first article's (a story not
+    written yet); None when neither has one."""
+    story = mget(es, names.stories, [story_id], fields=["title"]).get(story_id)
+    if story and story.get("title"):
+        return str(story["title"])
+    hits = es.search(
+        index=names.articles,
+        query={"term": {"story_id": story_id}},
+        source_includes=["title"],
+        sort=[{"indexed_at": "asc"}],
+        size=1,
+    )["hits"]["hits"]
+    title = hits[0]["_source"].get("title") if hits else None
+    return str(title) if title else None
 
 
 def stories_by_prefix(es: Client, names: IndexNames, prefix: str, *, limit: int = 5) -> list[str]:
