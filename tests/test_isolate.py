@@ -34,7 +34,7 @@ from newsmon.store import IndexNames
 from newsmon.urls import canonical_url, url_id
 
 from .helpers import extract_faults
-from .helpers.extract_faults import FaultyPages, by_marker, worker_pid
+from .helpers.extract_faults import FaultyPages, UntilHung, by_marker, worker_pid
 from .helpers.paths import REPO
 
 PARAGRAPH = (
@@ -51,8 +51,18 @@ def _settings(**changes: object) -> ExtractSettings:
 
 
 @pytest.fixture
-def pool() -> Iterator[ExtractionPool]:
-    with ExtractionPool(_settings(), target=by_marker) as p:
+def hung(tmp_path: Path) -> UntilHung:
+    """The pools' wait here: a page takes as long as it takes; a page that says it hangs
+    times out at once. So no outcome depends on the machine's speed (one test below uses the
+    real timer, on a page that never answers)."""
+    flags = tmp_path / "hung"
+    flags.mkdir()
+    return UntilHung(flags)
+
+
+@pytest.fixture
+def pool(hung: UntilHung) -> Iterator[ExtractionPool]:
+    with ExtractionPool(_settings(), target=by_marker, wait=hung) as p:
         yield p
 
 
@@ -85,8 +95,10 @@ def _pid_of(pool: ExtractionPool) -> int:
 # --- real pages, real pathological pages -----------------------------------------------------
 
 
-def test_pool_extracts_real_pages_exactly_as_in_process(news_pages: list[DemoPage]) -> None:
-    with ExtractionPool(_settings(timeout=60)) as pool:
+def test_pool_extracts_real_pages_exactly_as_in_process(
+    news_pages: list[DemoPage], hung: UntilHung
+) -> None:
+    with ExtractionPool(_settings(), wait=hung) as pool:
         for page in news_pages[:4]:
             expected = extract_page(page.html, page.original_url)
             result = pool.extract(page.html, page.original_url)
@@ -115,9 +127,9 @@ def _broken_markup() -> bytes:
     [_deeply_nested(100_000), _broken_markup()],
     ids=["100k-nested-divs", "broken-markup"],
 )
-def test_pathological_pages_get_the_in_process_result(body: bytes) -> None:
+def test_pathological_pages_get_the_in_process_result(body: bytes, hung: UntilHung) -> None:
     expected = extract_page(body, "https://example.com/patho")
-    with ExtractionPool(_settings(timeout=60, memory_mb=1024)) as pool:
+    with ExtractionPool(_settings(memory_mb=1024), wait=hung) as pool:
         result = pool.extract(body, "https://example.com/patho")
         assert not result.failed, result
         assert result.page == expected
@@ -127,21 +139,23 @@ def test_pathological_pages_get_the_in_process_result(body: bytes) -> None:
         assert pool.extract(NORMAL, "https://example.com/ok").outcome is ExtractionOutcome.OK
 
 
-def test_broken_markup_keeps_the_article_text() -> None:
-    with ExtractionPool(_settings(timeout=60)) as pool:
+def test_broken_markup_keeps_the_article_text(hung: UntilHung) -> None:
+    with ExtractionPool(_settings(), wait=hung) as pool:
         result = pool.extract(_broken_markup(), "https://example.com/broken")
     assert result.page is not None
     assert "the mayor said the vote settled a question" in result.page.text
 
 
-def test_giant_page_beyond_the_memory_limit_is_recorded_and_the_pool_goes_on() -> None:
+def test_giant_page_beyond_the_memory_limit_is_recorded_and_the_pool_goes_on(
+    hung: UntilHung,
+) -> None:
     giant = (
         b"<html><head><title>Giant</title></head><body><article><h1>Giant</h1>"
         + PARAGRAPH.encode() * 150_000  # ~30 MB
         + b"</article></body></html>"
     )
     assert len(giant) > 25_000_000
-    with ExtractionPool(_settings(timeout=120, memory_mb=256, workers=1)) as pool:
+    with ExtractionPool(_settings(memory_mb=256, workers=1), wait=hung) as pool:
         result = pool.extract(giant, "https://example.com/giant")
         assert result.outcome is ExtractionOutcome.MEMORY
         assert result.page is None and result.reason == "MemoryError"
@@ -149,9 +163,11 @@ def test_giant_page_beyond_the_memory_limit_is_recorded_and_the_pool_goes_on() -
         assert after.outcome is ExtractionOutcome.OK
 
 
-def test_what_a_worker_logs_is_logged_in_the_parent(caplog: pytest.LogCaptureFixture) -> None:
+def test_what_a_worker_logs_is_logged_in_the_parent(
+    caplog: pytest.LogCaptureFixture, hung: UntilHung
+) -> None:
     caplog.set_level(logging.INFO)  # workers log at the parent's level when they start
-    with ExtractionPool(_settings()) as pool:
+    with ExtractionPool(_settings(), wait=hung) as pool:
         result = pool.extract(b"   ", "https://example.com/blank")
     assert result.outcome is ExtractionOutcome.EMPTY
     [record] = [r for r in caplog.records if r.name == "newsmon.extract.page"]
@@ -165,7 +181,7 @@ def test_what_a_worker_logs_is_logged_in_the_parent(caplog: pytest.LogCaptureFix
 @pytest.mark.parametrize(
     ("marker", "outcome", "reason", "replaced"),
     [
-        (extract_faults.HANG, ExtractionOutcome.TIMEOUT, "no result after 1.5s", True),
+        (extract_faults.HANG, ExtractionOutcome.TIMEOUT, "no result after 5s", True),
         (extract_faults.SEGFAULT, ExtractionOutcome.CRASHED, "SIGSEGV", True),
         (extract_faults.MEMORY, ExtractionOutcome.MEMORY, "MemoryError", True),
         (
@@ -179,9 +195,10 @@ def test_what_a_worker_logs_is_logged_in_the_parent(caplog: pytest.LogCaptureFix
     ids=["hang", "segfault", "memory", "exit", "exception"],
 )
 def test_misbehaving_extraction_is_recorded_and_the_pool_keeps_serving(
-    marker: bytes, outcome: ExtractionOutcome, reason: str, replaced: bool
+    marker: bytes, outcome: ExtractionOutcome, reason: str, replaced: bool, hung: UntilHung
 ) -> None:
-    with ExtractionPool(_settings(timeout=1.5, memory_mb=256, workers=1), by_marker) as pool:
+    marker = hung.marker if marker == extract_faults.HANG else marker  # hangs, saying so
+    with ExtractionPool(_settings(memory_mb=256, workers=1), by_marker, wait=hung) as pool:
         before = _pid_of(pool)
         result = pool.extract(NORMAL + marker, "https://example.com/bad")
         assert result.outcome is outcome
@@ -194,6 +211,16 @@ def test_misbehaving_extraction_is_recorded_and_the_pool_keeps_serving(
         assert pool.extract(NORMAL, "https://example.com/ok2").outcome is ExtractionOutcome.OK
 
 
+def test_the_real_timer_ends_a_page_that_never_answers() -> None:
+    """The pool's own wait (``settings.timeout`` of wall-clock time): a page that never answers
+    can only end as a timeout, however slow the machine; its worker is killed, not kept."""
+    with ExtractionPool(_settings(timeout=0.2, workers=1), by_marker) as pool:
+        result = pool.extract(NORMAL + extract_faults.HANG, "https://example.com/hang")
+        assert result.outcome is ExtractionOutcome.TIMEOUT
+        assert result.reason == "no result after 0.2s"
+        assert pool.worker_pids() == []
+
+
 def test_an_idle_worker_killed_from_outside_costs_no_page(pool: ExtractionPool) -> None:
     victim = _pid_of(pool)
     os.kill(victim, signal.SIGKILL)
@@ -201,13 +228,13 @@ def test_an_idle_worker_killed_from_outside_costs_no_page(pool: ExtractionPool) 
     assert _pid_of(pool) != victim  # a fresh worker took the page, which did not "crash"
 
 
-def test_threads_share_the_pool_and_a_hang_holds_only_its_own_worker() -> None:
-    settings = _settings(timeout=2.0, workers=2)
+def test_threads_share_the_pool_and_a_hang_holds_only_its_own_worker(hung: UntilHung) -> None:
+    settings = _settings(workers=2)
     results: dict[int, ExtractionOutcome] = {}
-    with ExtractionPool(settings, by_marker) as pool:
+    with ExtractionPool(settings, by_marker, wait=hung) as pool:
 
         def run(n: int) -> None:
-            body = NORMAL + (extract_faults.HANG if n == 0 else b"")
+            body = NORMAL + (hung.marker if n == 0 else b"")
             results[n] = pool.extract(body, f"https://example.com/{n}").outcome
 
         threads = [threading.Thread(target=run, args=(n,)) for n in range(12)]
@@ -220,8 +247,8 @@ def test_threads_share_the_pool_and_a_hang_holds_only_its_own_worker() -> None:
     assert [results[n] for n in range(1, 12)] == [ExtractionOutcome.OK] * 11
 
 
-def test_workers_are_recycled_after_their_page_budget() -> None:
-    with ExtractionPool(_settings(workers=1, pages_per_worker=3), by_marker) as pool:
+def test_workers_are_recycled_after_their_page_budget(hung: UntilHung) -> None:
+    with ExtractionPool(_settings(workers=1, pages_per_worker=3), by_marker, wait=hung) as pool:
         pids = [_pid_of(pool) for _ in range(7)]
     assert pids[0] == pids[1] == pids[2]
     assert pids[3] == pids[4] == pids[5] != pids[0]
@@ -229,18 +256,18 @@ def test_workers_are_recycled_after_their_page_budget() -> None:
     assert _wait_gone(pids) == []
 
 
-def test_close_stops_every_worker_and_refuses_more_work() -> None:
-    pool = ExtractionPool(_settings(workers=2, timeout=30), by_marker)
-    hung: dict[str, ExtractionOutcome] = {}
+def test_close_stops_every_worker_and_refuses_more_work(hung: UntilHung) -> None:
+    pool = ExtractionPool(_settings(workers=2), by_marker, wait=hung)  # HANG: silent, no timeout
+    hanging: dict[str, ExtractionOutcome] = {}
 
     def hang() -> None:
-        hung["outcome"] = pool.extract(
+        hanging["outcome"] = pool.extract(
             NORMAL + extract_faults.HANG, "https://example.com/h"
         ).outcome
 
     thread = threading.Thread(target=hang)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + extract_faults.NEVER  # only a broken pool waits this long
     while not pool.worker_pids() and time.monotonic() < deadline:
         time.sleep(0.05)
     idle = _pid_of(pool)  # a second worker: the first one is busy hanging
@@ -248,9 +275,9 @@ def test_close_stops_every_worker_and_refuses_more_work() -> None:
     assert idle in pids and len(pids) == 2
 
     pool.close()
-    thread.join(10)
+    thread.join(extract_faults.NEVER)
 
-    assert hung["outcome"] is ExtractionOutcome.CRASHED  # killed by close(), not left hanging
+    assert hanging["outcome"] is ExtractionOutcome.CRASHED  # killed by close(), not left hanging
     assert _wait_gone(pids) == []
     assert pool.worker_pids() == []
     with pytest.raises(RuntimeError, match="closed"):
@@ -439,21 +466,23 @@ def test_bad_extract_settings_name_the_variable(name: str, value: str, message: 
 
 @pytest.mark.es
 def test_ingest_indexes_a_hung_and_a_crashed_page_from_the_feed_and_the_rest_in_full(
-    es: Elasticsearch, settings: Settings, news_pages: list[DemoPage]
+    es: Elasticsearch, settings: Settings, news_pages: list[DemoPage], hung: UntilHung
 ) -> None:
     with DemoSite(news_pages[:8], feed_count=1) as site:
         urls = [site.url_of(p) for p in site.pages]
-        hung, crashed = urls[2], urls[5]
+        hung_url, crashed = urls[2], urls[5]
         items = [
             (url, f"Feed title {n}", datetime(2024, 1, 1, tzinfo=UTC)) for n, url in enumerate(urls)
         ]
         site.set_feed("feed1", items)
         Path(settings.feeds_file).write_text(site.feeds_yaml())
         feeds = load_feeds(settings.feeds_file)
-        faulty = FaultyPages(hang=(urlsplit(hung).path,), crash=(urlsplit(crashed).path,))
+        faulty = FaultyPages(
+            hang=(urlsplit(hung_url).path,), crash=(urlsplit(crashed).path,), flags=str(hung.flags)
+        )
         limits = replace(settings.extract, timeout=2.0, workers=2)
 
-        with ExtractionPool(limits, faulty) as pool:
+        with ExtractionPool(limits, faulty, wait=hung) as pool:
             summary = ingest(feeds, settings, extractor=pool)
             workers = pool.worker_pids()
         assert workers and _wait_gone(workers) == []
@@ -464,7 +493,7 @@ def test_ingest_indexes_a_hung_and_a_crashed_page_from_the_feed_and_the_rest_in_
         assert summary.articles["extraction_timeout"] == 1
         assert summary.articles["extraction_crashed"] == 1
         assert summary.articles["fallback"] == 2
-        assert any(hung in p and "extraction timeout" in p for p in summary.problems)
+        assert any(hung_url in p and "extraction timeout" in p for p in summary.problems)
         docs = {
             d["_id"]: d["_source"]
             for d in es.mget(index=names.articles, ids=[url_id(canonical_url(u)) for u in urls])[
@@ -472,7 +501,7 @@ def test_ingest_indexes_a_hung_and_a_crashed_page_from_the_feed_and_the_rest_in_
             ]
         }
         by_url = {canonical_url(u): docs[url_id(canonical_url(u))] for u in urls}
-        timed_out, segfaulted = by_url[canonical_url(hung)], by_url[canonical_url(crashed)]
+        timed_out, segfaulted = by_url[canonical_url(hung_url)], by_url[canonical_url(crashed)]
         assert timed_out["extraction"] == segfaulted["extraction"] == "feed_fallback"
         assert timed_out["extraction_error"] == "timeout"
         assert timed_out["extraction_error_reason"] == "no result after 2s"
@@ -481,7 +510,9 @@ def test_ingest_indexes_a_hung_and_a_crashed_page_from_the_feed_and_the_rest_in_
         assert segfaulted["extraction_error_reason"] == "SIGSEGV"
         assert timed_out["fetch_outcome"] == "fetched"
         others = [
-            d for u, d in by_url.items() if u not in (canonical_url(hung), canonical_url(crashed))
+            d
+            for u, d in by_url.items()
+            if u not in (canonical_url(hung_url), canonical_url(crashed))
         ]
         assert len(others) == len(urls) - 2
         for doc in others:

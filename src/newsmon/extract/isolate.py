@@ -48,7 +48,9 @@ __all__ = [
     "ExtractionPool",
     "Extractor",
     "InProcessExtractor",
+    "ReplyWait",
     "open_extractor",
+    "wait_for_reply",
 ]
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,17 @@ log = logging.getLogger(__name__)
 # What a worker runs for each page: ``extract_page`` unless a test injects another function.
 # It must be importable by name (a module-level function) to reach the worker process.
 ExtractFunction = Callable[..., ExtractedPage | None]
+
+# How the pool waits for a worker's reply to a page: True once there is one (or the pipe
+# closed), False when ``timeout`` seconds passed first; ``pid`` is the worker's. Tests inject one
+# that knows when a page hangs, so no outcome depends on how fast a loaded machine is.
+ReplyWait = Callable[[Connection, float, int | None], bool]
+
+
+def wait_for_reply(conn: Connection, timeout: float, pid: int | None) -> bool:
+    """The real wait: the pipe polled for at most ``timeout`` seconds."""
+    return conn.poll(timeout)
+
 
 _MEMORY_EXIT = 70  # a worker's exit code after a MemoryError
 _STOP_GRACE = 2.0  # seconds a worker gets to exit after its pipe closes, then SIGKILL
@@ -388,13 +401,19 @@ def _log_records(records: list[dict[str, Any]]) -> None:
 
 class ExtractionPool:
     """Long-lived extraction worker processes, each with a memory limit, a per-page timeout
-    and a page budget. Use as a context manager (or call :meth:`close`)."""
+    and a page budget. Use as a context manager (or call :meth:`close`). ``wait`` decides when
+    a page has taken too long (:func:`wait_for_reply`: after ``settings.timeout`` seconds)."""
 
     def __init__(
-        self, settings: ExtractSettings | None = None, target: ExtractFunction = extract_page
+        self,
+        settings: ExtractSettings | None = None,
+        target: ExtractFunction = extract_page,
+        *,
+        wait: ReplyWait = wait_for_reply,
     ) -> None:
         self.settings = settings or ExtractSettings()
         self.target = target
+        self._wait = wait
         self._ctx = _context()
         _allow_workers_in_daemon()
         self._memory_bytes = self.settings.memory_mb * 1024 * 1024
@@ -455,7 +474,7 @@ class ExtractionPool:
             worker.conn.send((url, content_type))
             worker.conn.send_bytes(body)
             left = self.settings.timeout - (time.monotonic() - started)
-            if not worker.conn.poll(max(left, 0.0)):
+            if not self._wait(worker.conn, max(left, 0.0), worker.pid):
                 worker.kill()
                 reason = f"no result after {self.settings.timeout:g}s"
                 return Extraction(ExtractionOutcome.TIMEOUT, reason=reason), False
