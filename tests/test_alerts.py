@@ -140,7 +140,7 @@ def test_schema_error_names_rule_field_and_line() -> None:
     )
     assert (err.line, err.field) == (9, "alerts[1] (id 'two').recipients")
     assert "not a single bare email address" in err.reason
-    assert str(err).startswith("alerts.yaml, line 9, field alerts[1] (id 'two').recipients: ")
+    assert str(err).startswith("alerts.yaml:9: alerts[1] (id 'two').recipients: ")
 
 
 def test_missing_query_points_at_the_rule() -> None:

@@ -75,7 +75,7 @@ def test_feeds_check_names_file_line_and_field(tmp_path: Path) -> None:
     )
     done = newsmon("feeds", "check", "--feeds", str(bad))
     assert done.returncode == 2
-    assert f"{bad}, line 7, field feeds[1] (id 'bad').url" in done.stderr
+    assert f"{bad}:7: feeds[1] (id 'bad').url" in done.stderr
     good = newsmon("feeds", "check")
     assert good.returncode == 0 and "16 feeds" in good.stdout
 

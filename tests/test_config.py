@@ -110,7 +110,7 @@ def test_bad_yaml_syntax_names_the_line() -> None:
     assert err.line == 6
     assert err.field is None
     assert "invalid YAML" in str(err)
-    assert str(err).startswith("feeds.yaml, line 6: invalid YAML")
+    assert str(err).startswith("feeds.yaml:6: invalid YAML")
 
 
 def test_bad_indentation_names_the_line() -> None:
@@ -145,7 +145,7 @@ def test_missing_url() -> None:
     assert err.line == 5  # the entry that lacks it
     assert err.field == "feeds[1] (id 'two').url"
     assert err.reason == "Field required"
-    assert str(err) == "feeds.yaml, line 5, field feeds[1] (id 'two').url: Field required"
+    assert str(err) == "feeds.yaml:5: feeds[1] (id 'two').url: Field required"
 
 
 def test_bad_url_scheme() -> None:
@@ -332,7 +332,7 @@ def test_load_feeds_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_feeds(path)
     assert (info.value.file, info.value.line) == (str(path), 3)
-    assert str(info.value).startswith(f"{path}, line 3, field feeds[0] (id 'one').url: ")
+    assert str(info.value).startswith(f"{path}:3: feeds[0] (id 'one').url: ")
 
 
 def test_load_feeds_rejects_non_utf8(tmp_path: Path) -> None:
@@ -462,7 +462,7 @@ def test_bad_numbers_name_the_variable(name: str, raw: str, snippet: str) -> Non
     assert err.file == "environment"
     assert snippet in err.reason
     assert repr(raw) in str(err)
-    assert str(err).startswith(f"environment, field {name}: ")
+    assert str(err).startswith(f"environment: {name}: ")
 
 
 @pytest.mark.parametrize("prefix", ["News-", "_x", "-x", "a b", "x" * 42, "ü"])
@@ -475,7 +475,7 @@ def test_bad_index_prefix(prefix: str) -> None:
 
 def test_config_error_message_format() -> None:
     err = ConfigError("boom", file="f.yaml", line=3, field="feeds[0].url")
-    assert str(err) == "f.yaml, line 3, field feeds[0].url: boom"
+    assert str(err) == "f.yaml:3: feeds[0].url: boom"
     assert (err.file, err.line, err.field, err.reason) == ("f.yaml", 3, "feeds[0].url", "boom")
     assert str(ConfigError("boom")) == "boom"
     assert isinstance(err, ValueError)

@@ -312,7 +312,7 @@ def test_the_checker_finds_each_kind_of_broken_object(case: str) -> None:
     found = messages(objects)
     assert any(expected in m for m in found), found
     hit = next(m for m in found if expected in m)
-    assert f"{broken.source}, line {broken.line}" in hit  # names the file and line
+    assert f"{broken.source}:{broken.line}: " in hit  # names the file and line
     assert repr(target) in hit  # and the object
 
 
@@ -321,10 +321,10 @@ def test_duplicate_ids_and_bad_lines_are_reported_with_their_line(tmp_path: Path
     assert any("appear twice" in m for m in messages([*objects, objects[0]]))
     bad = tmp_path / "bad.ndjson"
     bad.write_text(json.dumps(objects[0].body) + "\n[1]\n")
-    with pytest.raises(ConfigError, match=r"bad.ndjson, line 2: each line must be one JSON object"):
+    with pytest.raises(ConfigError, match=r"bad.ndjson:2: each line must be one JSON object"):
         load_objects([bad])
     bad.write_text('{"id": \n')
-    with pytest.raises(ConfigError, match=r"bad.ndjson, line 1: invalid JSON"):
+    with pytest.raises(ConfigError, match=r"bad.ndjson:1: invalid JSON"):
         load_objects([bad])
 
 
@@ -743,6 +743,6 @@ def test_cli_import_checks_the_objects_before_sending_and_warns_about_stale_sear
         err = capsys.readouterr().err
         lines = base.read_text(encoding="utf-8").splitlines()
         line = next(n for n, text in enumerate(lines, 1) if '"storyid"' in text)
-        assert f"{base}, line {line}, field search 'newsmon-latest-articles'" in err
+        assert f"{base}:{line}: search 'newsmon-latest-articles'" in err
         assert "field 'storyid' is not in index template 'articles'" in err
         assert len(fake.requests) == 2  # the broken set was never sent

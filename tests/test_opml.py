@@ -62,9 +62,8 @@ def test_outlines_become_feed_entries_with_tags_and_duplicates_are_skipped() -> 
     ]
     problems = [p.render("subs.opml") for p in result.problems]
     assert problems == [
-        "subs.opml, line 13: xmlUrl: 'gopher://old.example/feed': "
-        "only http and https URLs are supported",
-        "subs.opml, line 14: rss outline without xmlUrl",
+        "subs.opml:13: xmlUrl: 'gopher://old.example/feed': only http and https URLs are supported",
+        "subs.opml:14: rss outline without xmlUrl",
     ]
 
 
@@ -104,7 +103,7 @@ def test_cli_appends_to_the_feeds_file_keeping_its_comments(
 
     assert main(["feeds", "import-opml", opml, "--into", str(target)]) == 1  # 2 bad outlines
     err = capsys.readouterr().err
-    assert "subscriptions.opml, line 13: xmlUrl" in err
+    assert "subscriptions.opml:13: xmlUrl" in err
     assert "already followed: " in err and "(feed bbc-world)" in err
     assert "3 new, 2 already followed, 2 skipped" in err
 
@@ -152,5 +151,5 @@ def test_cli_refuses_a_hostile_file(capsys: pytest.CaptureFixture[str], tmp_path
     target.write_text(EXISTING)
     laughs = str(OPML / "billion-laughs.opml")
     assert main(["feeds", "import-opml", laughs, "--into", str(target)]) == 2
-    assert "billion-laughs.opml, line 3: refused" in capsys.readouterr().err
+    assert "billion-laughs.opml:3: refused" in capsys.readouterr().err
     assert target.read_text() == EXISTING

@@ -261,18 +261,12 @@ def _alert_rules(args: argparse.Namespace) -> tuple[Settings, Any, Any]:
 
 def _rule_check(settings: Settings, rule_set: Any, only: Any = None) -> Any:
     """Every check of the rules (``alerts check``, ``preview`` and ``run`` make the same);
-    the warnings are printed."""
-    from .alerts.rules import check_rules
-    from .config import load_feeds
+    the warnings are printed. The DAG glue runs the same checks (alerts.checks)."""
+    from .alerts.checks import rule_check
     from .store import IndexNames, connect
 
-    checked_rules = rule_set.rules if only is None else only
-    filtered = any(r.filters.feeds or r.filters.tags for r in checked_rules)
-    feeds = load_feeds(settings.feeds_file) if filtered else []  # only needed for those
     names = IndexNames(settings.index_prefix)
-    checked = check_rules(
-        connect(settings), names, rule_set, feeds, only, feeds_source=settings.feeds_file
-    )
+    checked = rule_check(connect(settings), names, rule_set, settings.feeds_file, only)
     for warning in checked.warnings:
         say(f"newsmon: warning: {warning.error(rule_set.source)}")
     return checked
@@ -296,6 +290,7 @@ def cmd_alerts_check(args: argparse.Namespace) -> int:
     print(f"{rule_set.source}: {count} rule{'s' * (count != 1)} ({enabled} enabled), valid")
     for rule in rule_set.rules:
         how = rule.mode + (f", {rule.digest}" if rule.digest else "")
+        how += ", once per event" if rule.once_per == "event" else ""
         off = "" if rule.enabled else ", disabled"
         print(f"  {rule.id} ({how}{off}): {explained.get(rule.id, '')}")
     return 0

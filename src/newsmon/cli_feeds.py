@@ -147,7 +147,7 @@ def cmd_feeds_import_opml(args: argparse.Namespace, settings: Settings) -> int:
     for problem in result.problems:
         say(f"newsmon: skipped: {problem.render(args.file)}")
     for line, url, known_id in result.duplicates:
-        say(f"newsmon: already followed: {args.file}, line {line}: {url} (feed {known_id})")
+        say(f"newsmon: already followed: {args.file}:{line}: {url} (feed {known_id})")
     comments = {k: f"from {Path(args.file).name}, line {n}" for k, n in result.lines.items()}
     if args.into:
         feeds = append_entries(args.into, result.feeds, comments)

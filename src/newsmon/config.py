@@ -38,7 +38,8 @@ USER_AGENT = "newsmon/0.1 (+https://github.com/newsmon/newsmon; news monitoring)
 
 
 class ConfigError(ValueError):
-    """A configuration mistake: says where (file, line, field) and what is wrong."""
+    """A configuration mistake: says where (file, line, field) and what is wrong, as
+    ``file:line: field: message`` (:meth:`located`), alone or as the first of several."""
 
     def __init__(
         self,
@@ -52,16 +53,7 @@ class ConfigError(ValueError):
         self.file, self.line, self.field, self.reason = file, line, field, message
         # every problem found in the file, this one first (just this one when it was alone)
         self.problems: tuple[ConfigError, ...] = tuple(problems) or (self,)
-        where = ", ".join(
-            part
-            for part in (
-                file,
-                f"line {line}" if line is not None else None,
-                f"field {field}" if field else None,
-            )
-            if part
-        )
-        super().__init__(f"{where}: {message}" if where else message)
+        super().__init__(self.located())
 
     def located(self) -> str:
         """``file:line: field: message``, the form editors and compilers use."""

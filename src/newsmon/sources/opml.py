@@ -60,7 +60,7 @@ class OpmlProblem:
     message: str
 
     def render(self, source: str) -> str:
-        where = f"{source}, line {self.line}" if self.line else source
+        where = f"{source}:{self.line}" if self.line else source
         return f"{where}: {self.message}"
 
 
