@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .client import Client, IndexNames
-from .events import events_index
+from .events import event_sources_of_stories
 from .ledger import ledger_index
 
 __all__ = ["EventSummary", "event_decisions", "story_events"]
@@ -46,35 +46,27 @@ def story_events(
 ) -> dict[str, EventSummary]:
     """story id -> its event, for the stories among ``story_ids`` that are in one (the events
     index is refreshed first; without an events index, none is)."""
-    wanted = sorted(set(story_ids))
-    if not wanted:
-        return {}
-    index = events_index(names)
-    es.indices.refresh(index=index, ignore_unavailable=True)
+    found = event_sources_of_stories(
+        es,
+        names,
+        story_ids,
+        fields=("title", "outlets", "outlet_count", "story_count"),
+        fresh=True,
+        missing_ok=True,
+    )
+    summaries: dict[str, EventSummary] = {}  # one per event, shared by its stories
     out: dict[str, EventSummary] = {}
-    for start in range(0, len(wanted), CHUNK):
-        chunk = wanted[start : start + CHUNK]
-        hits = es.search(
-            index=index,
-            query={"terms": {"story_ids": chunk}},
-            source_includes=["title", "story_ids", "outlets", "outlet_count", "story_count"],
-            size=len(chunk),
-            ignore_unavailable=True,
-        )["hits"]["hits"]
-        chosen = set(chunk)
-        for hit in sorted(hits, key=lambda h: str(h["_id"])):
-            src = hit["_source"]
+    for story, (event_id, src) in found.items():
+        if event_id not in summaries:
             outlets = tuple(str(o) for o in src.get("outlets") or () if o)
-            summary = EventSummary(
-                event_id=str(hit["_id"]),
+            summaries[event_id] = EventSummary(
+                event_id=event_id,
                 title=str(src.get("title") or ""),
                 outlets=outlets[:MAX_OUTLETS],
                 outlet_count=int(src.get("outlet_count") or len(outlets)),
                 story_count=int(src.get("story_count") or 1),
             )
-            for story in src.get("story_ids") or ():
-                if story in chosen:
-                    out.setdefault(story, summary)
+        out[story] = summaries[event_id]
     return out
 
 

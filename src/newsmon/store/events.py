@@ -10,12 +10,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .bulk import merge_documents
-from .client import Client, IndexNames, es_iso, locate, mget, msearch, refresh
+from .client import Client, IndexNames, es_iso, locate, mget, msearch
 
 __all__ = [
     "EventChange",
     "event_candidates",
     "event_ids_by_prefix",
+    "event_sources_of_stories",
     "events_index",
     "events_of_stories",
     "find_event",
@@ -99,26 +100,43 @@ def events_of_stories(
     """story id -> the id of the event holding it, for the stories among ``story_ids`` that
     are in one. ``fresh``: refresh the index first (a run stopped a moment ago may have
     written events not searchable yet)."""
+    found = event_sources_of_stories(es, names, story_ids, fields=(), fresh=fresh)
+    return {story: event_id for story, (event_id, _source) in found.items()}
+
+
+def event_sources_of_stories(
+    es: Client,
+    names: IndexNames,
+    story_ids: Iterable[str],
+    *,
+    fields: Sequence[str],
+    fresh: bool = False,
+    missing_ok: bool = False,
+) -> dict[str, tuple[str, Mapping[str, Any]]]:
+    """story id -> (the id of the event holding it, that event's ``fields``), for the stories
+    among ``story_ids`` that are in one; the lowest event id when several claim a story.
+    ``fresh``: refresh the index first; ``missing_ok``: no events index holds no event."""
     wanted = sorted(set(story_ids))
     if not wanted:
         return {}
     index = events_index(names)
     if fresh:
-        refresh(es, index)
-    out: dict[str, str] = {}
+        es.indices.refresh(index=index, ignore_unavailable=missing_ok)
+    out: dict[str, tuple[str, Mapping[str, Any]]] = {}
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
         hits = es.search(
             index=index,
             query={"terms": {"story_ids": chunk}},
-            source_includes=["story_ids"],
+            source_includes=["story_ids", *fields],
             size=len(chunk),
+            ignore_unavailable=missing_ok,
         )["hits"]["hits"]
         chosen = set(chunk)
         for h in sorted(hits, key=lambda h: str(h["_id"])):
             for story in h["_source"].get("story_ids") or ():
                 if story in chosen:
-                    out.setdefault(story, str(h["_id"]))
+                    out.setdefault(story, (str(h["_id"]), h["_source"]))
     return out
 
 
