@@ -19,10 +19,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..store import Client, IndexNames, alerting, ledger
+from ..store.alert_events import story_events
 from ..store.client import es_iso, refresh
 from . import presearch
 from .actions import honoured
-from .grouping import event_fields, events_of, mark_repeats
+from .grouping import event_fields, mark_repeats
 from .report import RunReport
 from .rules import AlertRule, kibana_link
 from .settings import AlertSettings
@@ -318,7 +319,7 @@ def decide(
     outlets = alerting.outlet_counts(
         es, names, (m.key for ms in new.values() for m in ms if m.has_story)
     )
-    events = events_of(es, names, (m.key for ms in new.values() for m in ms if m.has_story))
+    events = story_events(es, names, (m.key for ms in new.values() for m in ms if m.has_story))
     report.timed("snippets", started)
     started = monotonic()
 

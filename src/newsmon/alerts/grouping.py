@@ -21,19 +21,14 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
 from ..store import Client, IndexNames
-from ..store.alert_events import EventSummary, event_decisions, story_events
+from ..store.alert_events import EventSummary, event_decisions
 from ..store.ledger import Status
 from .rules import AlertRule
 
-__all__ = ["REPEAT_REASON", "event_fields", "events_of", "item_event", "mark_repeats"]
+__all__ = ["REPEAT_REASON", "event_fields", "item_event", "mark_repeats"]
 
 REPEAT_REASON = "event already alerted"
 ALERTED = (Status.SENDING, Status.SENT, Status.RETRY)  # its email was tried
-
-
-def events_of(es: Client, names: IndexNames, story_ids: Iterable[str]) -> dict[str, EventSummary]:
-    """story id -> its event, for the stories that are in one (older stories are in none)."""
-    return story_events(es, names, story_ids)
 
 
 def event_fields(event: EventSummary | None) -> dict[str, Any]:
