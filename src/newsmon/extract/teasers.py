@@ -11,6 +11,7 @@ import re
 from typing import Final
 from urllib.parse import urljoin, urlsplit
 
+from ..urls import domain
 from .normalise import HtmlTree, _visible_text
 
 __all__: list[str] = []
@@ -25,10 +26,6 @@ _BULLET_RE: Final = re.compile(r"^[-\u2022*\u00b7\u2013\u2014]\s+")
 def _words_key(text: str) -> str:
     """A line reduced to its lower-cased words (punctuation and spacing do not matter)."""
     return " ".join(_WORD_RE.findall(text.lower()))
-
-
-def _site(host: str | None) -> str:
-    return (host or "").lower().removeprefix("www.")
 
 
 def _same_site(host: str, other: str) -> bool:
@@ -46,7 +43,7 @@ def _teaser_keys(tree: HtmlTree, url: str | None) -> frozenset[str]:
         page = urlsplit(url)
     except ValueError:
         return frozenset()
-    host, path = _site(page.hostname), page.path.rstrip("/")
+    host, path = domain(url), page.path.rstrip("/")
     if not host:
         return frozenset()
     keys: set[str] = set()
@@ -59,8 +56,8 @@ def _teaser_keys(tree: HtmlTree, url: str | None) -> frozenset[str]:
         if len(_WORD_RE.findall(" ".join(link.itertext()))) < _TEASER_WORDS:
             continue
         try:
-            target = urlsplit(urljoin(url, href.strip()))
-            target_host = _site(target.hostname)
+            absolute = urljoin(url, href.strip())
+            target, target_host = urlsplit(absolute), domain(absolute)
         except ValueError:
             continue
         if target.scheme not in ("http", "https") or not _same_site(host, target_host):
