@@ -163,6 +163,16 @@ def test_giant_page_beyond_the_memory_limit_is_recorded_and_the_pool_goes_on(
         assert after.outcome is ExtractionOutcome.OK
 
 
+def test_a_page_too_large_to_receive_is_a_memory_outcome_too(hung: UntilHung) -> None:
+    """A page the worker cannot even receive within its limit (the buffer alone is larger) is
+    recorded as out of memory, not as a crash, and the next page gets a fresh worker."""
+    with ExtractionPool(_settings(memory_mb=256, workers=1), wait=hung) as pool:
+        result = pool.extract(b"<p>" + b"x" * 400_000_000, "https://example.com/huge")
+        assert (result.outcome, result.reason) == (ExtractionOutcome.MEMORY, "MemoryError")
+        after = pool.extract(NORMAL, "https://example.com/ok")
+        assert after.outcome is ExtractionOutcome.OK
+
+
 def test_what_a_worker_logs_is_logged_in_the_parent(
     caplog: pytest.LogCaptureFixture, hung: UntilHung
 ) -> None:
@@ -407,7 +417,7 @@ def test_newsmon_extract_reports_a_page_beyond_the_memory_limit(tmp_path: Path) 
     )
     assert done.returncode == 1, done.stderr
     first, second = (json.loads(line) for line in done.stdout.splitlines())
-    assert first == {"input": str(giant), "error": "extraction memory: MemoryError"}
+    assert first == {"input": str(giant), "error": "extraction memory: MemoryError"}, done.stderr
     assert second["extraction"] == "full"
     assert "the mayor said the vote settled a question" in second["text"]
 

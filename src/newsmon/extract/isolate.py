@@ -265,6 +265,8 @@ def _worker_main(
             body = conn.recv_bytes()
         except (EOFError, OSError):
             return
+        except MemoryError:  # the page does not even fit to be received: out of memory too
+            os._exit(_MEMORY_EXIT)
         try:
             reply = _extract_one(target, body, url, content_type, page_log)
             del body
