@@ -9,9 +9,11 @@ matching, the highlighting of new matches and the ledger writes. The line of eac
 ``rules=… articles=… seconds=…``, with the default settings (the presearch from 20,000 rules).
 
 Up to ``--compare-up-to`` rules (default 10,000) the same rules are also decided over the same
-articles with the presearch on and off (``presearch_from`` 1 and 0, each with a ledger of its
-own), side by side in the run; stderr gets the times and their ratio, and the bench fails if the
-ledgers differ.
+articles with the presearch on and off (``presearch_from`` 1 and 0), and with snippets made by
+Elasticsearch's highlighter instead of in Python (``local_snippets`` off, presearch off), each
+with a ledger of its own, side by side in the run; stderr gets the times, their ratios and how
+many snippets are the same. The bench fails if the presearch changes a ledger, or the snippets'
+source a decision.
 
     .venv/bin/python bench/alerts.py --rules 100 1000 10000 100000
 """
@@ -194,6 +196,57 @@ def _phases(result: RunReport) -> str:
     return ", ".join(f"{k} {v:.2f}s" for k, v in result.seconds.items())
 
 
+def _without_snippets(ledger: dict[str, dict]) -> dict[str, dict]:
+    return {k: {**v, "snippets": None} for k, v in ledger.items()}
+
+
+def _compare(
+    es: Client,
+    settings: Settings,
+    names: IndexNames,
+    prefix: str,
+    rules: list[AlertRule],
+    alert_settings: AlertSettings,
+    at: datetime,
+    count: int,
+) -> None:
+    """The same rules decided again over the same articles, each run with a ledger of its own:
+    presearch on and off (the ledgers must be the same), and snippets made by Elasticsearch's
+    highlighter instead of in Python (the same decisions; how many snippets are the same)."""
+    timed = {}
+    for label, change in (
+        ("on", {"presearch_from": 1}),
+        ("off", {"presearch_from": 0}),
+        ("es-snippets", {"presearch_from": 0, "local_snippets": False}),
+    ):
+        other = _OwnLedger(f"{prefix}{label}-", shared=prefix)
+        ensure_indices(es, IndexNames(other.prefix), settings.config_dir)
+        timed[label], other_result = _decide(
+            es, other, rules, replace(alert_settings, **change), at
+        )
+        assert not other_result.problems, other_result.problems[:3]
+        mine, theirs = _ledger(es, names), _ledger(es, other)
+        if label == "es-snippets":
+            assert _without_snippets(mine) == _without_snippets(theirs), (
+                "snippets changed decisions"
+            )
+            with_snippets = [k for k, v in theirs.items() if v.get("snippets")]
+            same = sum(mine[k]["snippets"] == theirs[k]["snippets"] for k in with_snippets)
+            agreement = f"{same} of {len(with_snippets)} snippets the same as the highlighter's"
+        else:
+            assert mine == theirs, "the presearch changed what was decided"
+            agreement = "same ledger and states"
+        print(
+            f"  {count} rules, {label}: {timed[label]:.2f}s ({_phases(other_result)}); {agreement}",
+            file=sys.stderr,
+        )
+    print(
+        f"  {count} rules: presearch off/on ratio {timed['off'] / timed['on']:.2f};"
+        f" snippets highlighter/python ratio {timed['es-snippets'] / timed['off']:.2f}",
+        file=sys.stderr,
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rules", type=int, nargs="+", default=[100, 1000, 10000, 100000])
@@ -238,24 +291,7 @@ def main() -> int:
             )
             assert not result.problems, result.problems[:3]
             if count <= args.compare_up_to:
-                timed = {}
-                for label, value in (("on", 1), ("off", 0)):
-                    other = _OwnLedger(f"{prefix}{label}-", shared=prefix)
-                    ensure_indices(es, IndexNames(other.prefix), settings.config_dir)
-                    options = replace(alert_settings, presearch_from=value)
-                    timed[label], other_result = _decide(es, other, rules, options, at)
-                    assert not other_result.problems, other_result.problems[:3]
-                    same = _ledger(es, names) == _ledger(es, other)
-                    print(
-                        f"  {count} rules, presearch {label}: {timed[label]:.2f}s"
-                        f" ({_phases(other_result)}); same ledger and states: {same}",
-                        file=sys.stderr,
-                    )
-                    assert same, "the presearch changed what was decided"
-                print(
-                    f"  {count} rules: presearch off/on ratio {timed['off'] / timed['on']:.2f}",
-                    file=sys.stderr,
-                )
+                _compare(es, settings, names, prefix, rules, alert_settings, at, count)
             print(f"rules={count} articles={args.articles} seconds={seconds:.2f}", flush=True)
         finally:
             if not args.keep:

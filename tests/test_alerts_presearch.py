@@ -4,28 +4,22 @@ same rule states), on the real node, over real article texts and a varied rule s
 
 from __future__ import annotations
 
-import json
-import random
-import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from elasticsearch import Elasticsearch
 
-from newsmon.alerts import AlertRule, AlertSettings, RuleFilters, decide
+from newsmon.alerts import AlertRule, AlertSettings, decide
 from newsmon.alerts.actions import honoured
 from newsmon.alerts.presearch import Batch, Need, Unreadable, required
 from newsmon.alerts.query import rewrite_query
 from newsmon.config import ConfigError, Settings
-from newsmon.store import IndexNames, ensure_indices, ledger
+from newsmon.store import IndexNames, ledger
 from newsmon.store.actions import action_id, put_action
 from newsmon.store.alert_batch import WindowArticle
 
 from .helpers.alerts import article_doc, write_articles
-from .helpers.paths import NEWS_PAGES
-
-FEEDS = ("wire", "local", "sport")
+from .helpers.rulesets import decided_both_ways, stored
 
 
 def _need(query: str) -> Need:
@@ -108,117 +102,12 @@ def test_filters_restrict_by_their_values() -> None:
 # --- the real node ------------------------------------------------------------------------------
 
 
-def _texts() -> list[tuple[str, str]]:
-    truth = json.loads((NEWS_PAGES / "ground-truth.json").read_text("utf-8"))
-    out = []
-    for value in truth.values():
-        text = value["articleBody"].strip()
-        if len(text) > 300:
-            out.append((text.split("\n", 1)[0][:150], text))
-    return out[:80]
-
-
-def _articles(texts: list[tuple[str, str]], rng: random.Random) -> list[Any]:
-    docs = []
-    for n, (title, text) in enumerate(texts):
-        fields: dict[str, Any] = {
-            "language": "fr" if n % 7 == 0 else "en",
-            "feed_id": FEEDS[n % 3],
-            "domain": f"outlet{n % 9}.example",
-            "tags": ["test", "odd"] if n % 2 else ["test"],
-            "story_id": None if n % 11 == 0 else f"story-{n // 2}",  # pairs share a story
-        }
-        docs.append(article_doc(n, title, text, **fields))
-    rng.shuffle(docs)
-    return docs
-
-
-def _rules(texts: list[tuple[str, str]], rng: random.Random) -> list[AlertRule]:
-    words = sorted({w.lower() for _, text in texts for w in re.findall(r"\b[A-Za-z]{4,}\b", text)})
-    names = sorted({w for _, t in texts for w in re.findall(r"\b[A-Z][a-z]{3,}\b", t)})
-    pairs = sorted(
-        {m.group(0) for _, t in texts for m in re.finditer(r"\b[a-z]{4,} [a-z]{4,}\b", t)}
-    )
-    w = lambda: rng.choice(words)  # noqa: E731
-    queries = [
-        "zzyzx AND qwertz",  # no article holds these
-        "zzyzx OR qwertz",
-        '"zzyzx qwertz"',
-        "qwertz*",
-        "flod~1 AND zzyzx",  # unreadable: searched
-        "/zzy.x/",
-        "Café OR Pakistan\u2019s",
-        "Pak-US",
-        "2024 AND 2025",
-        "+zzyzx government",
-        "title.exact:Minister OR text.exact:said",
-    ]
-    for _ in range(140):
-        kind = rng.randrange(9)
-        if kind == 0:
-            queries.append(f"{w()} AND {w()}")
-        elif kind == 1:
-            queries.append(" OR ".join(rng.choice(names) for _ in range(2)))
-        elif kind == 2:
-            queries.append(f'"{rng.choice(pairs)}"')
-        elif kind == 3:
-            queries.append(f"({w()} OR {w()}) AND {rng.choice(names)} NOT {w()}")
-        elif kind == 4:
-            queries.append(f"{w()[:4]}* AND {w()}")
-        elif kind == 5:
-            queries.append(f'"{rng.choice(pairs)}"~4')
-        elif kind == 6:
-            queries.append(f"title:{w()} OR {rng.choice(names)}")
-        elif kind == 7:
-            queries.append(f"{w()} {w()} AND {w()}")
-        else:
-            queries.append(f"text:{w()} AND NOT title:{w()}")
-    rules = []
-    for n, query in enumerate(queries):
-        filters = RuleFilters(
-            languages=("en",) if n % 5 == 0 else (),
-            feeds=(FEEDS[n % 3],) if n % 4 == 0 else (),
-            domains=(f"outlet{n % 9}.example",) if n % 10 == 3 else (),
-            tags=("odd",) if n % 13 == 0 else (),
-        )
-        rules.append(
-            AlertRule(
-                id=f"r{n:03d}",
-                name=f"rule {n}",
-                query=query,
-                filters=filters,
-                recipients=("desk@example.org",),
-            )
-        )
-    return rules
-
-
-def _stored(es: Elasticsearch, index: str) -> dict[str, dict[str, Any]]:
-    es.indices.refresh(index=index)
-    hits = es.search(index=index, query={"match_all": {}}, size=10_000)["hits"]["hits"]
-    return {h["_id"]: h["_source"] for h in hits}
-
-
 def test_the_presearch_decides_exactly_what_the_plain_path_decides(
     es: Elasticsearch, names: IndexNames, settings: Settings
 ) -> None:
-    rng = random.Random(16)
-    texts = _texts()
-    docs = _articles(texts, rng)
-    plain_names = IndexNames(f"{names.prefix}plain-")
-    ensure_indices(es, plain_names, settings.config_dir)
-    write_articles(es, names, *docs)
-    write_articles(es, plain_names, *docs)
-    rules = _rules(texts, rng)
-    now = datetime.now(UTC) + timedelta(seconds=1)
-    runs = {}
-    for fast, where in ((True, names), (False, plain_names)):
-        options = AlertSettings(
-            lag=timedelta(0), first_lookback=timedelta(hours=1), presearch_from=1 if fast else 0
-        )
-        runs[fast] = decide(es, where, rules, options, now=now)
-        assert not runs[fast].problems
-    fast, plain = runs[True], runs[False]
+    fast, plain, plain_names = decided_both_ways(
+        es, names, settings, {"presearch_from": 1}, {"presearch_from": 0}
+    )
     assert fast.counts["presearch_skipped"] >= 4  # the rules with words no article holds
     assert fast.counts["presearch_unread"] >= 3  # fuzzy, regex, +/-: searched
     assert plain.counts["presearch_skipped"] == 0
@@ -226,13 +115,13 @@ def test_the_presearch_decides_exactly_what_the_plain_path_decides(
     assert plain.counts["stories_decided"] >= 50
     assert fast.counts["stories_decided"] == plain.counts["stories_decided"]
     for name in ("alert-ledger", "alert-state"):
-        mine, theirs = _stored(es, names.index(name)), _stored(es, plain_names.index(name))
+        mine, theirs = stored(es, names.index(name)), stored(es, plain_names.index(name))
         assert mine.keys() == theirs.keys()
         for doc_id, doc in theirs.items():
             assert mine[doc_id] == doc, doc_id
-    ledger = _stored(es, names.index("alert-ledger"))
+    ledger = stored(es, names.index("alert-ledger"))
     assert sum(1 for d in ledger.values() if d.get("snippets")) >= 50
-    states = _stored(es, names.index("alert-state"))
+    states = stored(es, names.index("alert-state"))
     assert states["r000"]["last_matches"] == 0  # skipped, and its window advanced all the same
 
 

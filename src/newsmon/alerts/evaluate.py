@@ -12,7 +12,6 @@ import hashlib
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from time import monotonic
 from typing import Any
@@ -23,21 +22,19 @@ from ..store.alert_events import story_events
 from ..store.client import es_iso, refresh
 from . import presearch
 from .actions import honoured
+from .details import MAX_ITEMS, SNIPPETS, Match, RuleWindow, first_articles, snippets
 from .grouping import event_fields, mark_repeats
 from .report import RunReport
 from .rules import AlertRule, kibana_link
 from .settings import AlertSettings
 
-__all__ = ["MAX_ITEMS", "decide", "decision_id", "snippets"]
+__all__ = ["MAX_ITEMS", "SNIPPETS", "decide", "decision_id", "snippets"]
 
 log = logging.getLogger(__name__)
 
 GROUP = 200  # rules per search of the matching pass (one aggregation bucket each)
 STORY_BUCKETS = 500  # stories per rule and window the aggregation lists; more: hit by hit
 PAGE = 1000  # hits per search page; more are paged with search_after
-MAX_ITEMS = 50  # stories listed (with snippets) in one email; the rest are counted and linked
-SNIPPETS = 2  # highlighted fragments per story
-MAX_SNIPPET_CHARS = 400
 
 
 def decision_id(rule_id: str, story_key: str) -> str:
@@ -45,30 +42,8 @@ def decision_id(rule_id: str, story_key: str) -> str:
     return hashlib.sha256(f"story\n{rule_id}\n{story_key}".encode()).hexdigest()
 
 
-def snippets(highlight: Mapping[str, Sequence[str]]) -> list[str]:
-    """The snippets of a story: highlighted fragments of the text, else of the title."""
-    fragments = list(highlight.get("text") or [])[:SNIPPETS] or list(highlight.get("title") or [])
-    return [f[:MAX_SNIPPET_CHARS] for f in fragments[:SNIPPETS]]
-
-
 def _stories(count: int) -> str:
     return f"{count} stor{'y' if count == 1 else 'ies'}"
-
-
-@dataclass(frozen=True)
-class _Window:
-    rule: AlertRule
-    span: alerting.Window  # start exclusive, end inclusive
-
-
-@dataclass
-class _Match:
-    """One story a rule matched in its window."""
-
-    key: str  # the story id, or the article id for an article without one
-    has_story: bool
-    articles: int = 0  # matching articles of the story in the window
-    article_id: str | None = None  # known for an article without a story id
 
 
 def _windows(
@@ -77,19 +52,19 @@ def _windows(
     rules: Sequence[AlertRule],
     end: datetime,
     first_lookback: timedelta,
-) -> list[_Window]:
+) -> list[RuleWindow]:
     found = ledger.evaluated_to(es, names, [r.id for r in rules])
     out = []
     for rule in rules:
         start = found.get(rule.id, end - first_lookback)
         if start < end:
-            out.append(_Window(rule, alerting.Window(start, end)))
+            out.append(RuleWindow(rule, alerting.Window(start, end)))
     return out
 
 
 def _match_new_articles(
-    es: Client, names: IndexNames, windows: Sequence[_Window], report: RunReport
-) -> tuple[dict[str, dict[str, _Match]], set[str]]:
+    es: Client, names: IndexNames, windows: Sequence[RuleWindow], report: RunReport
+) -> tuple[dict[str, dict[str, Match]], set[str]]:
     """The stories each rule matched among the articles indexed in its window, by rule id.
 
     Rules sharing a window are searched :data:`GROUP` at a time (one aggregation bucket each); a
@@ -97,15 +72,15 @@ def _match_new_articles(
     story id, and rules matching more than :data:`STORY_BUCKETS` stories, are then listed hit
     by hit. Returns the matches and the ids of rules whose search failed.
     """
-    matches: dict[str, dict[str, _Match]] = {w.rule.id: {} for w in windows}
+    matches: dict[str, dict[str, Match]] = {w.rule.id: {} for w in windows}
     failed: set[str] = set()
-    by_span: dict[alerting.Window, list[_Window]] = defaultdict(list)
+    by_span: dict[alerting.Window, list[RuleWindow]] = defaultdict(list)
     for window in windows:
         by_span[window.span].append(window)
     groups = [ws[i : i + GROUP] for ws in by_span.values() for i in range(0, len(ws), GROUP)]
     listings: list[alerting.Listing] = []
     while groups:
-        split: list[list[_Window]] = []
+        split: list[list[RuleWindow]] = []
         searches = [(group[0].span, [w.rule.search for w in group]) for group in groups]
         answers = alerting.count_stories(es, names, searches, buckets=STORY_BUCKETS)
         for group, answer in zip(groups, answers, strict=True):
@@ -121,7 +96,7 @@ def _match_new_articles(
                 counted = answer[window.rule.id]
                 found = matches[window.rule.id]
                 for key, articles in counted.stories.items():
-                    found[key] = _Match(key, True, articles)
+                    found[key] = Match(key, True, articles)
                 if counted.more or counted.loose:
                     listings.append(
                         alerting.Listing(window.rule.search, window.span, not counted.more)
@@ -142,7 +117,7 @@ def _match_new_articles(
                 key = article_id if story_id is None else story_id
                 match = matches[rule_id].setdefault(
                     key,
-                    _Match(key, story_id is not None, article_id=key if story_id is None else None),
+                    Match(key, story_id is not None, article_id=key if story_id is None else None),
                 )
                 match.articles += 1
             if page.next is not None:
@@ -151,55 +126,6 @@ def _match_new_articles(
     for rule_id in failed:
         matches[rule_id] = {}  # found again next time, when the window is searched again
     return matches, failed
-
-
-def _details(
-    es: Client,
-    names: IndexNames,
-    windows: Mapping[str, _Window],
-    new: Mapping[str, Sequence[_Match]],
-    report: RunReport,
-) -> dict[tuple[str, str], dict[str, Any]]:
-    """Per (rule id, story key): the story's first matching article in the window — its fields
-    and, for the stories an email lists (:data:`MAX_ITEMS` per rule), highlighted snippets."""
-    requests: list[alerting.FirstArticles] = []
-    for rule_id, found in new.items():
-        window = windows[rule_id]
-        listed, rest = found[:MAX_ITEMS], found[MAX_ITEMS:]
-        for part, highlight in ((listed, True), (rest, False)):
-            stories = tuple(m.key for m in part if m.has_story)
-            loose = tuple(m.article_id for m in part if not m.has_story and m.article_id)
-            for ids, by_story in ((stories, True), (loose, False)):
-                if ids:
-                    requests.append(
-                        alerting.FirstArticles(
-                            window.rule.search, window.span, ids, by_story, highlight
-                        )
-                    )
-    out: dict[tuple[str, str], dict[str, Any]] = {}
-    again: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)  # rule -> article -> detail
-    answers = alerting.first_articles(es, names, requests, fragments=SNIPPETS)
-    for request, answer in zip(requests, answers, strict=True):
-        rule_id = request.search.rule_id
-        if isinstance(answer, alerting.Failed):
-            report.problem(f"rule {rule_id}: article search failed: {answer.reason}")
-            continue
-        for article in answer:
-            src = article.source
-            detail = out[(rule_id, src.get("story_id") or article.article_id)] = {
-                **src,
-                "article_id": article.article_id,
-                "snippets": snippets(article.highlight),
-            }
-            if request.highlight and not detail["snippets"]:
-                again[rule_id][article.article_id] = detail
-    retry = [(windows[rule_id].rule.search, list(details)) for rule_id, details in again.items()]
-    highlighted = alerting.highlight_in_full(es, names, retry, fragments=SNIPPETS)
-    for details, found_again in zip(again.values(), highlighted, strict=True):
-        for article_id, fragments in found_again.items():
-            details[article_id]["snippets"] = snippets(fragments)
-    report.counts["snippets_full_pass"] += sum(len(d) for d in again.values())
-    return out
 
 
 def _batch(rule: AlertRule, now: datetime) -> tuple[str, datetime, str | None]:
@@ -219,7 +145,7 @@ def _batch(rule: AlertRule, now: datetime) -> tuple[str, datetime, str | None]:
 
 def _decision(
     rule: AlertRule,
-    match: _Match,
+    match: Match,
     detail: Mapping[str, Any],
     batch: tuple[str, datetime, str | None],
     kibana_url: str | None,
@@ -304,7 +230,7 @@ def decide(
     started = monotonic()
     known = ledger.decided(es, names, candidates)
     report.counts["already_alerted"] += len(known)
-    new: dict[str, list[_Match]] = defaultdict(list)
+    new: dict[str, list[Match]] = defaultdict(list)
     muted = honoured(es, names, matches).muted  # stories people muted for a rule: not decided
     for doc_id, (rule_id, match) in candidates.items():
         if doc_id in known:
@@ -314,13 +240,15 @@ def decide(
             continue
         new[rule_id].append(match)
     report.timed("ledger_lookup", started)
+    details = first_articles(
+        es, names, windows, new, report, local_snippets=alert_settings.local_snippets
+    )
     started = monotonic()
-    details = _details(es, names, windows, new, report)
     outlets = alerting.outlet_counts(
         es, names, (m.key for ms in new.values() for m in ms if m.has_story)
     )
     events = story_events(es, names, (m.key for ms in new.values() for m in ms if m.has_story))
-    report.timed("snippets", started)
+    report.timed("stories", started)
     started = monotonic()
 
     docs: dict[str, dict[str, Any]] = {}

@@ -63,6 +63,7 @@ class Need:
     field: str = ""
     value: str = ""
     parts: tuple[Need, ...] = ()
+    slop: int = 0  # of a phrase ("all" of its words, ``field`` and ``value`` set): its ``~n``
 
 
 EVERYTHING = Need("none")
@@ -73,7 +74,7 @@ NEGATED = Need("none", value="not")  # a NOT clause: no restriction, and none in
 # the implicit operator, and leaves "field:word", "field:prefix*", 'field:"a phrase"' (~n).
 _TOKEN = re.compile(
     r"\s*(?:(?P<open>\()|(?P<close>\))|(?P<op>AND|OR|NOT)(?=[\s()]|$)"
-    r'|(?P<field>[a-z]+\.[a-z]+):(?:(?P<phrase>"[^"\\]*")(?:~\d+)?|(?P<word>[^\s()"\\]+))'
+    r'|(?P<field>[a-z]+\.[a-z]+):(?:(?P<phrase>"[^"\\]*")(?:~(?P<slop>\d+))?|(?P<word>[^\s()"\\]+))'
     r"(?=[\s()]|$))"
 )
 
@@ -81,7 +82,7 @@ _TOKEN = re.compile(
 def required(query: str) -> Need:
     """What an article must hold to match ``query`` (a rewritten rule query); raises
     :class:`Unreadable` for what this module does not read exactly."""
-    tokens: list[tuple[str, str, str]] = []  # (kind, field, value)
+    tokens: list[tuple[str, str, str]] = []  # (kind, field, value; a phrase with its ~n)
     at = 0
     text = query.rstrip()
     while at < len(text):
@@ -94,7 +95,10 @@ def required(query: str) -> Need:
         elif found["op"]:
             tokens.append((found["op"], "", ""))
         else:
-            tokens.append(("leaf", found["field"], found["phrase"] or found["word"]))
+            phrase = found["phrase"]
+            if phrase and found["slop"]:
+                phrase += f"~{found['slop']}"
+            tokens.append(("leaf", found["field"], phrase or found["word"]))
     reader = _Reader(tokens)
     need = reader.any()
     if reader.at != len(tokens):
@@ -158,10 +162,12 @@ class _Reader:
 
 
 def _phrase(value: str, scope: str) -> Need:
-    words = value[1:-1].split(" ")
+    quoted, _, slop = value.rpartition("~") if not value.endswith('"') else (value, "", "")
+    words = quoted[1:-1].split(" ")
     if not all(_TERM.fullmatch(w) for w in words):
         raise Unreadable(f"phrase {value}")
-    return Need("all", parts=tuple(Need("term", scope, w) for w in words))
+    parts = tuple(Need("term", scope, w) for w in words)
+    return Need("all", scope, " ".join(words), parts, int(slop or 0))
 
 
 def _leaves(need: Need) -> Iterable[Need]:

@@ -25,6 +25,7 @@ class AlertSettings:
     claim_timeout: timedelta = timedelta(minutes=10)  # a batch "sending" longer is taken over
     max_attempts: int = 12  # 4xx/connection retries of one email before it is given up (~15 h)
     presearch_from: int = 20_000  # rules sharing a window from which it runs; 0: never
+    local_snippets: bool = True  # snippets made in Python where it can (alerts.snippets)
 
     @classmethod
     def from_env(
@@ -70,4 +71,5 @@ class AlertSettings:
             presearch_from=reader.integer(
                 "NEWSMON_ALERTS_PRESEARCH_FROM", cls.presearch_from, minimum=0
             ),
+            local_snippets=reader.flag("NEWSMON_ALERTS_LOCAL_SNIPPETS", cls.local_snippets),
         )

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ..text.terms import widen_marks
-from .client import PARALLEL, Client, IndexNames, es_iso, exists, mget, msearch
+from .client import PARALLEL, Client, IndexNames, es_iso, es_time, exists, mget, msearch
 
 __all__ = [
     "ITEM_FIELDS",
@@ -29,6 +29,7 @@ __all__ = [
     "StoryCounts",
     "Validation",
     "Window",
+    "article_sources",
     "count_matches",
     "count_stories",
     "feeds_publishing",
@@ -37,6 +38,7 @@ __all__ = [
     "list_matches",
     "outlet_counts",
     "preview_search",
+    "story_members",
     "term_filters",
     "validate",
 ]
@@ -48,6 +50,8 @@ ITEM_FIELDS = ("title", "url", "canonical_url", "site_name", "domain", "publishe
 FRAGMENT_CHARS = 180  # characters per highlight fragment
 FAST_HIGHLIGHT_CHARS = 20_000  # text analysed for snippets on the first pass
 STORY_CHUNK = 1000  # stories per outlet-count aggregation
+ID_CHUNK = 200  # articles per search by ids
+MEMBERS_PER_SEARCH = 9999  # articles one search of stories' members returns at most
 
 
 def term_filters(filters: Iterable[tuple[str, Sequence[str]]]) -> list[dict[str, Any]]:
@@ -350,6 +354,66 @@ def highlight_in_full(
         {hit["_id"]: _marks(hit) for hit in (response.get("hits") or {}).get("hits") or ()}
         for response in msearch(es, names.articles, bodies)
     ]
+
+
+def article_sources(
+    es: Client, names: IndexNames, ids: Iterable[str], fields: Sequence[str]
+) -> dict[str, Mapping[str, Any]]:
+    """Per article id found: its ``fields`` (a search by ids, which an alias over several
+    indices answers where ``_mget`` cannot), :data:`ID_CHUNK` ids per search, a few at once."""
+    wanted = sorted(set(ids))
+    bodies = [
+        {
+            "query": {"ids": {"values": wanted[i : i + ID_CHUNK]}},
+            "size": len(wanted[i : i + ID_CHUNK]),
+            "_source": list(fields),
+            "track_total_hits": False,
+        }
+        for i in range(0, len(wanted), ID_CHUNK)
+    ]
+    return {
+        hit["_id"]: hit.get("_source") or {}
+        for response in msearch(es, names.articles, bodies)
+        for hit in (response.get("hits") or {}).get("hits") or ()
+    }
+
+
+def _indexed_order(member: tuple[str, Mapping[str, Any]]) -> tuple[datetime, str]:
+    src = member[1]
+    return es_time(src.get("indexed_at")) or datetime.max.replace(tzinfo=UTC), str(
+        src.get("canonical_url")
+    )
+
+
+def story_members(
+    es: Client, names: IndexNames, window: Window, story_ids: Iterable[str]
+) -> dict[str, list[tuple[str, Mapping[str, Any]]]]:
+    """Per story id: its articles in ``window`` as (id, fields :data:`ITEM_FIELDS` and
+    ``story_id``), earliest indexed first (then by URL), :data:`STORY_CHUNK` stories per
+    search. A story whose search found more than :data:`MEMBERS_PER_SEARCH` articles, or
+    failed, is left out."""
+    wanted = sorted(set(story_ids))
+    chunks = [wanted[i : i + STORY_CHUNK] for i in range(0, len(wanted), STORY_CHUNK)]
+    bodies = [
+        {
+            "query": {"bool": {"filter": [window.clause(), {"terms": {"story_id": chunk}}]}},
+            "size": MEMBERS_PER_SEARCH + 1,
+            "_source": [*ITEM_FIELDS, "story_id"],
+            "track_total_hits": False,
+        }
+        for chunk in chunks
+    ]
+    out: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
+    for response in msearch(es, names.articles, bodies):
+        hits = (response.get("hits") or {}).get("hits") or []
+        if _failure(response) is not None or len(hits) > MEMBERS_PER_SEARCH:
+            continue
+        for hit in hits:
+            src = hit.get("_source") or {}
+            out.setdefault(str(src.get("story_id")), []).append((hit["_id"], src))
+    for members in out.values():
+        members.sort(key=_indexed_order)
+    return out
 
 
 def outlet_counts(es: Client, names: IndexNames, story_ids: Iterable[str]) -> dict[str, int]:
