@@ -82,7 +82,7 @@ _TOKEN = re.compile(
 def required(query: str) -> Need:
     """What an article must hold to match ``query`` (a rewritten rule query); raises
     :class:`Unreadable` for what this module does not read exactly."""
-    tokens: list[tuple[str, str, str]] = []  # (kind, field, value; a phrase with its ~n)
+    tokens: list[tuple[str, str, str, int]] = []  # (kind, field, value, a phrase's ~n)
     at = 0
     text = query.rstrip()
     while at < len(text):
@@ -91,14 +91,12 @@ def required(query: str) -> Need:
             raise Unreadable(f"at {text[at : at + 30]!r}")
         at = found.end()
         if found["open"] or found["close"]:
-            tokens.append((found["open"] or found["close"], "", ""))
+            tokens.append((found["open"] or found["close"], "", "", 0))
         elif found["op"]:
-            tokens.append((found["op"], "", ""))
+            tokens.append((found["op"], "", "", 0))
         else:
-            phrase = found["phrase"]
-            if phrase and found["slop"]:
-                phrase += f"~{found['slop']}"
-            tokens.append(("leaf", found["field"], phrase or found["word"]))
+            value = found["phrase"] or found["word"]
+            tokens.append(("leaf", found["field"], value, int(found["slop"] or 0)))
     reader = _Reader(tokens)
     need = reader.any()
     if reader.at != len(tokens):
@@ -110,7 +108,7 @@ class _Reader:
     """AND binds tighter than OR and the implicit operator (as luqum reads it: never narrower
     than Lucene's reading, see the module's docstring)."""
 
-    def __init__(self, tokens: list[tuple[str, str, str]]) -> None:
+    def __init__(self, tokens: list[tuple[str, str, str, int]]) -> None:
         self.tokens = tokens
         self.at = 0
 
@@ -138,7 +136,7 @@ class _Reader:
         kind = self._peek()
         if kind is None or kind in (")", "AND", "OR"):
             raise Unreadable("operator without an operand")
-        kind, name, value = self.tokens[self.at]
+        kind, name, value, slop = self.tokens[self.at]
         self.at += 1
         if kind == "NOT":
             self.one()  # readable, or the rule is searched (its errors stay its own)
@@ -152,7 +150,7 @@ class _Reader:
         if name not in INDEXED_FIELDS:
             raise Unreadable(f"field {name}")
         if value.startswith('"'):
-            return _phrase(value, name)
+            return _phrase(value, name, slop)
         if _TERM.fullmatch(value):
             return Need("term", name, value)
         prefix = _PREFIX.fullmatch(value)
@@ -161,13 +159,12 @@ class _Reader:
         raise Unreadable(f"word {value!r}")
 
 
-def _phrase(value: str, scope: str) -> Need:
-    quoted, _, slop = value.rpartition("~") if not value.endswith('"') else (value, "", "")
-    words = quoted[1:-1].split(" ")
+def _phrase(value: str, scope: str, slop: int) -> Need:
+    words = value[1:-1].split(" ")
     if not all(_TERM.fullmatch(w) for w in words):
         raise Unreadable(f"phrase {value}")
     parts = tuple(Need("term", scope, w) for w in words)
-    return Need("all", scope, " ".join(words), parts, int(slop or 0))
+    return Need("all", scope, " ".join(words), parts, slop)
 
 
 def _leaves(need: Need) -> Iterable[Need]:
