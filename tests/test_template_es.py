@@ -201,3 +201,75 @@ def test_related_links_seen_twice_are_not_yet_the_sites_template(
         text = sites.text(es, "127.0.0.23", n)
         assert "Read more: " + headlines[n + 1] in text.split("\n\n")
         assert "Wire Agency Ltd" in text
+
+
+def blurb(paragraphs: list[str]) -> str:
+    """A teaser card's text: the first sentence of a story."""
+    return re.split(r"(?<=[.!?])\s", paragraphs[0], maxsplit=1)[0][:200]
+
+
+def gazette_page(
+    n: int, headline: str, paragraphs: list[str], cards: list[tuple[str, str]]
+) -> bytes:
+    """Article n of a site whose teaser cards have no lead-in and no heading: a linked headline
+    and another story's first sentence, between the paragraphs and in a rail after them, in
+    the article's own container. Only their place in the page tells them from the text."""
+
+    def card(k: int, kind: str) -> str:
+        return (
+            f'<div class="{kind}"><a href="/news/{100 + k}/">{html.escape(cards[k][0])}</a>'
+            f"<p>{html.escape(cards[k][1])}</p></div>"
+        )
+
+    published = START + timedelta(days=n)
+    body = [f"<p>{html.escape(p)}</p>" for p in paragraphs]
+    body.insert(2, card(0, "c-entry-box"))
+    rail = "".join(card(k, "c-river__item") for k in (1, 2, 3))
+    title = html.escape(headline)
+    return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+<title>{title}</title><meta property="article:published_time" content="{published.isoformat()}">
+</head><body><main><article><h1>{title}</h1><div class="article-body">{"".join(body)}
+<div class="c-river">{rail}</div></div></article></main></body></html>""".encode()
+
+
+def test_teaser_cards_known_only_by_their_place_leave_the_text(
+    es: Elasticsearch, settings: Settings, sites: Sites
+) -> None:
+    texts = stories(38)
+    site, young = texts[:7], texts[7:10]
+    # every page's cards show other stories' first sentences, different on every page
+    shown = [(h, blurb(p)) for h, p in texts[10:]]
+    cards = {n: shown[4 * n : 4 * n + 4] for n in range(7)}
+    blurbs = {n: [b for _h, b in cards[n]] for n in range(7)}
+    sites.publish(
+        "127.0.0.24",
+        [
+            (h, gazette_page(n, h, p, cards[n]), START + timedelta(days=n))
+            for n, (h, p) in enumerate(site)
+        ],
+    )
+    # the same template on a site with three articles so far: not learned yet
+    sites.publish(
+        "127.0.0.25",
+        [
+            (h, gazette_page(n, h, p, cards[n]), START + timedelta(days=n))
+            for n, (h, p) in enumerate(young)
+        ],
+    )
+    summary = ingest(load_feeds(settings.feeds_file), settings)
+    assert summary.articles["indexed"] == 10
+    es.indices.refresh(index=IndexNames(settings.index_prefix).articles)
+    for n, (_headline, paragraphs) in enumerate(site):
+        assert sites.text(es, "127.0.0.24", n).split("\n\n") == paragraphs
+    for n, (_headline, paragraphs) in enumerate(young):
+        lines = sites.text(es, "127.0.0.25", n).split("\n\n")
+        assert [line for line in lines if line not in blurbs[n]] == paragraphs
+        assert set(blurbs[n]) & set(lines)
+    # an alert on a card's sentence finds no article of the learned site
+    index = IndexNames(settings.index_prefix).articles
+    learned = {url_id(canonical_url(sites.urls[("127.0.0.24", n)])) for n in range(7)}
+    for sentence in {s for n in range(7) for s in blurbs[n]}:
+        hits = es.search(index=index, query={"match_phrase": {"text": sentence}}, source=False)[
+            "hits"
+        ]["hits"]
+        assert not learned & {h["_id"] for h in hits}

@@ -71,6 +71,9 @@ class Article:
     etag: str | None = None  # the page's validators, for a conditional GET when rechecked
     last_modified: str | None = None
     content_hash: str | None = None  # of the page's extracted text (before boilerplate removal)
+    # Not indexed: where each paragraph of the extracted text sat in its page, for the template
+    # learner (newsmon.extract.structure); () once the text is changed or when none was given.
+    shapes: tuple[str, ...] = ()
 
     @property
     def word_count(self) -> int:
@@ -78,4 +81,4 @@ class Article:
 
     def with_text(self, text: str, removed: int) -> Article:
         """The article with ``removed`` boilerplate lines taken out of its text."""
-        return replace(self, text=text, boilerplate_removed=removed or None)
+        return replace(self, text=text, boilerplate_removed=removed or None, shapes=())

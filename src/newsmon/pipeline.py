@@ -203,6 +203,7 @@ def build_article(
         etag=fetched.validators.etag if fetched and page else None,
         last_modified=fetched.validators.last_modified if fetched and page else None,
         content_hash=content_hash(page.text) if page else None,
+        shapes=page.shapes if page else (),
     )
 
 
@@ -602,6 +603,7 @@ class _BatchWriter:
                 a.title,
                 a.text,
                 a.published_at.astimezone(UTC).date() if a.published_at else None,
+                a.shapes,
             )
             for _n, i, a in full
         ]

@@ -54,6 +54,7 @@ from .meta import (
     _split_names,
 )
 from .normalise import HtmlTree, _clean_field
+from .structure import line_shapes
 from .text import TRAFILATURA_OPTIONS, TRAFILATURA_RETRY_OPTIONS, _article_text
 from .title import _choose_title, _site_names
 
@@ -75,6 +76,9 @@ class ExtractedPage:
     description: str | None
     image: str | None  # absolute http(s) URL or None
     page_canonical_url: str | None  # rel=canonical / og:url made absolute; None if absent
+    # per paragraph of text: its place in the page when it is a teaser card's text, else "";
+    # () when no line is (newsmon.extract.structure)
+    shapes: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -144,6 +148,13 @@ def _extract_tree(
     text = _article_text(tree, url, str(getattr(document, "text", None) or ""), titles, html)
     if not text:
         return None
+    try:
+        shapes = line_shapes(tree, url, text)
+    except MemoryError:
+        raise
+    except Exception:  # a hint for the template learner: never worth the article
+        log.warning("line shapes failed, the text has none: %s", url, exc_info=True)
+        shapes = ()
     return ExtractedPage(
         title=title,
         text=text,
@@ -154,6 +165,7 @@ def _extract_tree(
         description=_clean_field(getattr(document, "description", None)),
         image=_absolute_http_url(_clean_field(getattr(document, "image", None)), url),
         page_canonical_url=_canonical_url(tree, url),
+        shapes=shapes,
     )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from ..article import Article, ArticleSource
 from ..text.terms import aligned
@@ -94,11 +94,16 @@ _DATES = ("published_at", "fetched_at", "indexed_at", "updated_at", "checked_at"
 _LISTS = ("authors", "tags", "url_keys", "lsh_bands")
 
 
+NOT_INDEXED: Final = frozenset({"shapes"})  # record fields that stay out of the document
+
+
 def to_document(article: Article) -> dict[str, Any]:
     """The Elasticsearch document of ``article``: dates in UTC ISO 8601, lists as lists, unset
     fields left out. A rejected article keeps no text (the index refused it once)."""
     doc: dict[str, Any] = {}
     for f in fields(article):
+        if f.name in NOT_INDEXED:
+            continue
         value = getattr(article, f.name)
         if isinstance(value, datetime):
             value = value.astimezone(UTC).isoformat()
@@ -133,7 +138,7 @@ def match_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 def from_document(source: Mapping[str, Any]) -> Article:
     """An article record from its document (as :func:`to_document` wrote it, or an older one)."""
-    known = {f.name for f in fields(Article)}
+    known = {f.name for f in fields(Article)} - NOT_INDEXED
     values: dict[str, Any] = {k: v for k, v in source.items() if k in known}
     for name in _DATES:
         values[name] = es_time(values.get(name))

@@ -36,6 +36,13 @@ followed by a headline goes once the domain used it in ``min_articles`` articles
 and a short block after such a heading at the end of the text (teaser cards). Those lines do
 not count against ``max_removed_share``.
 
+Teaser cards without a lead-in or heading (a linked headline and another story's first
+sentence) are counted by their place in the page instead: the extractor gives such a line a
+*shape* (:mod:`newsmon.extract.structure`, ``ArticleText.shapes``), recorded like a line, and a
+shaped line goes once the domain showed that shape in ``shape_min_articles`` articles on
+``shape_min_days`` days (they count against ``max_removed_share``; a line the article also has
+unshaped stays).
+
 The Elasticsearch store holds hashes only (no text): documents get a deterministic ``_id`` and
 are written with ``create``, so re-running a batch never counts twice; one search with
 aggregations answers a batch. :class:`MemoryLineStore` has the same semantics in memory.
@@ -91,6 +98,9 @@ class ArticleText:
     title: str | None
     text: str  # paragraphs separated by "\n\n" (newsmon.extract's format)
     day: date | None = None  # its publication day when known; None: today (UTC)
+    # per paragraph: where it sat in its page when that is a teaser card, else ""
+    # (newsmon.extract.structure); ignored unless one per paragraph
+    shapes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,6 +129,9 @@ class Rules:
     learn_leadins: bool = True  # "Read more: <headline>" lines, counted by their lead-in
     teaser_lines: int = 6  # a block this short after a repeated link-list heading at the end
     teaser_chars: int = 300
+    learn_shapes: bool = True  # teaser cards, by where they sit in the page
+    shape_min_articles: int = 5
+    shape_min_days: int = 5
     version_share: float | None = 0.3  # None: do not discount other versions of an article
     max_removed_share: float = 0.5
     mask_digits: bool = False
@@ -249,6 +262,7 @@ class _Article:
     lines: dict[int, str]  # block index -> line key (the looked-at lines that have one)
     leadins: dict[int, str]  # block index -> leadin_key() of a related-link line
     listed: frozenset[int]  # lines a link-list heading lists: looked up, not recorded
+    shapes: dict[int, str]  # block index -> shape_key() of a line in a teaser card
 
 
 def _prepare(item: ArticleText, rules: Rules, today: date) -> _Article:
@@ -278,6 +292,9 @@ def _prepare(item: ArticleText, rules: Rules, today: date) -> _Article:
             lead = leadin_key(blocks[i])
             if lead is not None:
                 leadins[i] = lead
+    shapes: dict[int, str] = {}
+    if domain and rules.learn_shapes and len(item.shapes) == n:
+        shapes = {i: shape_key(s) for i, s in enumerate(item.shapes) if s}
     key = article_key(item, by_title=rules.count_titles)
     contents = content_keys(
         [b for i, b in enumerate(blocks) if i not in listed], rules.max_line_chars
@@ -292,6 +309,7 @@ def _prepare(item: ArticleText, rules: Rules, today: date) -> _Article:
         lines,
         leadins,
         frozenset(listed),
+        shapes,
     )
 
 
@@ -303,6 +321,11 @@ def leadin_key(line: str) -> str | None:
     if split is None or not looks_like_headline(split[1]):
         return None
     return digest("leadin", _words(split[0], mask_digits=False))
+
+
+def shape_key(shape: str) -> str:
+    """The key of a teaser card's place in its page, counted like a line."""
+    return digest("shape", shape)
 
 
 def content_keys(blocks: Sequence[str], long: int = 100) -> tuple[str, ...]:
@@ -333,7 +356,7 @@ def content_keys(blocks: Sequence[str], long: int = 100) -> tuple[str, ...]:
 def _sightings(articles: Sequence[_Article]) -> Iterator[Sighting]:
     for a in articles:
         own = [k for i, k in a.lines.items() if i not in a.listed]
-        for key in dict.fromkeys([*own, *a.leadins.values()]):
+        for key in dict.fromkeys([*own, *a.leadins.values(), *a.shapes.values()]):
             yield Sighting(a.domain, key, a.key, a.day, a.contents)
 
 
@@ -440,6 +463,24 @@ def _listed(blocks: Sequence[str], i: int, rules: Rules, gone: Collection[int]) 
     return listed
 
 
+def _cards(
+    a: _Article, stats: Mapping[str, LineStats], versions: set[str], rules: Rules
+) -> set[int]:
+    """Lines of teaser cards whose place in the page the domain showed in enough articles on
+    enough days, unless the article's kept text has the same line elsewhere (its own)."""
+    out = set()
+    for i, key in a.shapes.items():
+        st = stats.get(key)
+        if st is not None and _learned(
+            a, st, versions, rules, rules.shape_min_articles, rules.shape_min_days
+        ):
+            out.add(i)
+    if out:
+        own = {line_key(b) for i, b in enumerate(a.blocks) if i not in out}
+        out = {i for i in out if line_key(a.blocks[i]) not in own}
+    return out
+
+
 def _to_remove(a: _Article, stats: Mapping[str, LineStats], rules: Rules) -> list[int]:
     versions = _versions(a, stats, rules)
     removable: set[int] = set()
@@ -455,9 +496,11 @@ def _to_remove(a: _Article, stats: Mapping[str, LineStats], rules: Rules) -> lis
             removable.add(i)
     related = _related_links(a, stats, versions, rules, removable)
     removable |= related
+    cards = _cards(a, stats, versions, rules) - related
+    removable |= cards
     if rules.keep_headings:
         # a repeated heading of text that stays is part of the article ("Pros", "Conclusion")
-        for i in sorted(removable - related, reverse=True):
+        for i in sorted(removable - related - cards, reverse=True):
             nxt = i + 1
             if nxt < len(a.blocks) and nxt not in removable and _heading(a.blocks[i], rules):
                 removable.discard(i)
@@ -467,14 +510,15 @@ def _to_remove(a: _Article, stats: Mapping[str, LineStats], rules: Rules) -> lis
         for i in reversed(range(min(rules.opening_lines, len(a.blocks)))):
             nxt = i + 1
             if (
-                i in removable - related
+                i in removable - related - cards
                 and nxt < len(a.blocks)
                 and nxt not in removable
                 and len(_WORD_RE.findall(a.blocks[i])) <= rules.heading_words
                 and all(j in removable for j in range(i))
             ):
                 removable.discard(i)
-    # related-link lines are template line by line: only repeated lines count against the share
+    # related-link lines are template line by line: only repeated lines and teaser cards
+    # count against the share
     removed_chars = sum(len(a.blocks[i]) for i in removable - related)
     if removed_chars > rules.max_removed_share * sum(map(len, a.blocks)):
         log.debug(
@@ -503,7 +547,9 @@ def clean_batch(
     wanted: dict[str, set[str]] = {}
     for a in articles:
         if a.lines:
-            wanted.setdefault(a.domain, set()).update([*a.lines.values(), *a.leadins.values()])
+            wanted.setdefault(a.domain, set()).update(
+                [*a.lines.values(), *a.leadins.values(), *a.shapes.values()]
+            )
     known = store.stats(wanted) if wanted else {}
     results: list[Cleaned] = []
     total = 0
