@@ -6,7 +6,7 @@ Usage::
     .venv/bin/python bench/template_leak.py [--pages DIR] [--warmup N] [--limit N]
 
 Every page of ``--pages`` (default ``../shared/data/news-pages``; a WCXB directory works too)
-is copied, as its hand-marked article text, into each of three page templates of this bench's
+is copied, as its hand-marked article text, into each of four page templates of this bench's
 own, each served as its own outlet from a loopback address (``newsmon.dev.demo.DemoSite``).
 Around and inside the article every copy carries what real templates carry, varying per page:
 
@@ -15,7 +15,11 @@ Around and inside the article every copy carries what real templates carry, vary
 * ``daily``: "Trending: …" and "MORE: …" lines, a newsletter prompt, a "You may also like"
   block of teaser cards (linked headline and its first sentence), a long disclaimer;
 * ``metro``: "ALSO READ | …" and "Related: …" lines, "See also" and "Recommended for you"
-  lists, a long copyright line.
+  lists, a long copyright line;
+* ``gazette``: no lead-in words and no headings, only structure: a teaser card (linked
+  headline and first sentence of another story) between the paragraphs and a rail of three
+  after them, in the article's own container (``--no-shapes`` measures without the learner
+  that finds them by their place in the page).
 
 Related headlines are the titles of other pages of the set, linked to their copies on the same
 outlet. The copies are ingested by the real pipeline (``newsmon.pipeline.ingest``: fetch,
@@ -59,11 +63,13 @@ try:
 except ImportError:  # running from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from newsmon.config import Settings, load_feeds
+from newsmon import pipeline
 from newsmon.dev.demo import DemoPage, DemoSite, load_pages
 from newsmon.dev.local import local_node_url
 from newsmon.extract.page import extract_page
 from newsmon.pipeline import ingest
 from newsmon.store import IndexNames, connect, ensure_indices
+from newsmon.text.boilerplate import DEFAULT_RULES, clean_batch
 from newsmon.urls import canonical_url, url_id
 
 REPO = Path(__file__).resolve().parents[1]
@@ -155,6 +161,18 @@ def _page(copy: Copy) -> bytes:
             "the news that matters in your inbox.</p></div>",
             f'<section class="more"><h2>You may also like</h2>{cards}</section>',
         ]
+    elif o == "gazette":
+        # no lead-in words, no headings: only the page's structure tells these from the text
+
+        def card(x: Story, kind: str) -> str:
+            return f'<div class="{kind}">{_a(o, x)}<p>{html.escape(_first_sentence(x))}</p></div>'
+
+        body = [
+            *paras[:half],
+            card(r[0], "c-entry-box"),
+            *paras[half:],
+            '<div class="c-river">' + "".join(card(x, "c-river__item") for x in r[1:4]) + "</div>",
+        ]
     else:
         body = [
             *paras[:half],
@@ -185,7 +203,7 @@ def _page(copy: Copy) -> bytes:
 </body></html>""".encode()
 
 
-OUTLETS = ("wire", "daily", "metro")
+OUTLETS = ("wire", "daily", "metro", "gazette")
 
 
 def build(pages: list[DemoPage], truth: dict[str, str], seed: int) -> dict[str, list[Copy]]:
@@ -309,7 +327,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--keep", action="store_true", help="keep the indices")
     parser.add_argument("--show", type=int, default=0, help="print the N most common lines left")
+    parser.add_argument(
+        "--no-shapes",
+        action="store_true",
+        help="without the teaser cards learned from the page's structure (what it was before)",
+    )
     args = parser.parse_args(argv)
+    if args.no_shapes:
+        rules = replace(DEFAULT_RULES, learn_shapes=False)
+        pipeline.clean_batch = lambda store, items: clean_batch(store, items, rules)
 
     pages = load_pages(args.pages, args.limit)
     truth = ground_truth(args.pages)
