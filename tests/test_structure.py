@@ -185,3 +185,12 @@ def test_a_card_whose_headline_is_written_without_spaces_gets_a_shape() -> None:
     by_line = dict(zip(result.text.split("\n\n"), result.shapes, strict=True))
     assert by_line[blurb_text]
     assert all(by_line[p] == "" for p in paragraphs(0))
+
+
+def test_a_card_whose_first_link_is_to_another_site_still_gets_its_shape() -> None:
+    source = '<a href="https://agency.example/wire/">Wire agency of the region</a>'
+    with_source = page(0).replace('<div class="c-entry-box">', f'<div class="c-entry-box">{source}')
+    result = extract_page(with_source, f"{SITE}/news/0/")
+    assert result is not None
+    by_line = dict(zip(result.text.split("\n\n"), result.shapes, strict=True))
+    assert by_line[blurb(20)]

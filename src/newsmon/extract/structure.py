@@ -107,13 +107,16 @@ def _elements(tree: HtmlTree, keys: set[str], links: _Links) -> dict[str, HtmlTr
             unit = unit.getparent()
             if unit is None or str(unit.tag).lower() in ("body", "html") or unit in seen:
                 break
-            seen.add(unit)
             if not _small(unit, _MAX_CARD_CHARS):
                 break
             words = _words_key(" ".join(unit.itertext())).split()
             grams = {" ".join(words[i : i + _START_WORDS]) for i in range(len(words))}
-            if grams.isdisjoint(starts) or not links.chars(link):
+            if grams.isdisjoint(starts):
+                seen.add(unit)
                 continue
+            if not links.chars(link):
+                continue  # another link of this place may be the site's
+            seen.add(unit)
             for element in unit.iter():
                 if not isinstance(element.tag, str) or element.tag.lower() not in _LINE_TAGS:
                     continue
@@ -198,6 +201,7 @@ def _card(element: HtmlTree, links: _Links) -> bool:
             for a in unit.iter("a")
             if not any(x is element for x in a.iterancestors())
             and _link_words(" ".join(a.itertext())) >= _CARD_LINK_WORDS
+            and links.chars(a)
         ]
         if outside:
             linked = sum(links.chars(a) for a in outside)
