@@ -34,6 +34,7 @@ from urllib.parse import urljoin, urlsplit
 from ..urls import domain
 from .normalise import HtmlTree
 from .teasers import _same_site, _words_key
+from .text import _letters
 
 __all__: list[str] = []
 
@@ -127,10 +128,6 @@ def _elements(tree: HtmlTree, keys: set[str], links: _Links) -> dict[str, HtmlTr
                 if known is None or any(x is known for x in element.iterancestors()):
                     found[key] = element
     return found
-
-
-def _letters(text: str) -> int:
-    return len("".join(text.split()))
 
 
 def _text_letters(element: HtmlTree) -> int:
